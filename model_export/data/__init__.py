@@ -1,0 +1,1 @@
+"""Click logs: the documented input format, readers, converters and the synthetic generator."""

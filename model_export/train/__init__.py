@@ -1,0 +1,1 @@
+"""Training: features from click logs, the frozen-encoder cache, the training loop."""

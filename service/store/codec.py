@@ -1,0 +1,77 @@
+"""Binary values in Redis: a small header, fp16 vectors, and (for users) the item ids.
+
+User matrix:  header ``<4sBBHHI`` = magic b"ADRU", format, dtype (1 = fp16), d, n rows,
+              crc32 of the model version; then n × d fp16 (newest item first);
+              then the n item ids, UTF-8, joined by "\\x1f".
+Ad vector:    header ``<4sBBHI`` = magic b"ADRA", format, dtype, d, crc32 of the version;
+              then d fp16.
+"""
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+FORMAT = 1
+DTYPE_FP16 = 1
+_USER = struct.Struct("<4sBBHHI")
+_AD = struct.Struct("<4sBBHI")
+_ID_SEP = "\x1f"
+
+
+class CodecError(ValueError):
+    """A stored value is not what this model can read (format, dims or model version)."""
+
+
+def version_tag(version: str) -> int:
+    return zlib.crc32(version.encode())
+
+
+@dataclass(frozen=True)
+class UserMatrix:
+    vectors: np.ndarray  # (n, d) float16, newest first
+    item_ids: tuple[str, ...]
+
+
+def encode_user(matrix: UserMatrix, version: str) -> bytes:
+    n, d = matrix.vectors.shape
+    if n != len(matrix.item_ids):
+        raise CodecError(f"{n} vectors but {len(matrix.item_ids)} item ids")
+    header = _USER.pack(b"ADRU", FORMAT, DTYPE_FP16, d, n, version_tag(version))
+    ids = _ID_SEP.join(matrix.item_ids).encode()
+    return header + matrix.vectors.astype("<f2", copy=False).tobytes() + ids
+
+
+def decode_user(blob: bytes, version: str, d: int) -> UserMatrix:
+    _check(len(blob) >= _USER.size, "user matrix shorter than its header")
+    magic, fmt, dtype, dim, n, tag = _USER.unpack_from(blob)
+    _check(magic == b"ADRU" and fmt == FORMAT and dtype == DTYPE_FP16, "not a user matrix")
+    _check(dim == d, f"user matrix has d={dim}, model wants {d}")
+    _check(tag == version_tag(version), "user matrix belongs to another model version")
+    end = _USER.size + n * d * 2
+    _check(len(blob) >= end, "user matrix truncated")
+    vectors = np.frombuffer(blob, dtype="<f2", count=n * d, offset=_USER.size).reshape(n, d)
+    ids = tuple(blob[end:].decode().split(_ID_SEP)) if n else ()
+    _check(len(ids) == n, "user matrix item ids do not match its rows")
+    return UserMatrix(vectors, ids)
+
+
+def encode_ad(vector: np.ndarray, version: str) -> bytes:
+    header = _AD.pack(b"ADRA", FORMAT, DTYPE_FP16, vector.shape[0], version_tag(version))
+    return header + vector.astype("<f2", copy=False).tobytes()
+
+
+def decode_ad(blob: bytes, version: str, d: int) -> np.ndarray:
+    _check(len(blob) >= _AD.size, "ad vector shorter than its header")
+    magic, fmt, dtype, dim, tag = _AD.unpack_from(blob)
+    _check(magic == b"ADRA" and fmt == FORMAT and dtype == DTYPE_FP16, "not an ad vector")
+    _check(dim == d, f"ad vector has d={dim}, model wants {d}")
+    _check(tag == version_tag(version), "ad vector belongs to another model version")
+    _check(len(blob) == _AD.size + d * 2, "ad vector has the wrong length")
+    return np.frombuffer(blob, dtype="<f2", count=d, offset=_AD.size)
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise CodecError(message)
