@@ -1,0 +1,77 @@
+"""The ranking head: one onnxruntime call scores a flat batch of (user, candidate) pairs."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import onnxruntime as ort
+
+from service.bundle.loader import Bundle
+from service.bundle.signature import RANKER_INPUTS, RANKER_OUTPUTS
+from service.runtime.providers import SessionConfig, create_session, run_graph
+
+
+@dataclass(frozen=True)
+class RankerInputs:
+    """Inputs of ``ranker.onnx`` in the flat pair layout (see service.bundle.signature)."""
+
+    history: np.ndarray  # (U, H, d) float32
+    history_mask: np.ndarray  # (U, H) float32
+    context: np.ndarray  # (U, C) int64
+    candidates: np.ndarray  # (N, d) float32
+    user_index: np.ndarray  # (N,) int64
+    ad_bucket: np.ndarray  # (N,) int64
+    ad_prior: np.ndarray  # (N, 2) float32
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.candidates.shape[0])
+
+    def feeds(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in RANKER_INPUTS}
+
+
+class Ranker:
+    """Synchronous wrapper of the ranker session."""
+
+    def __init__(self, session: ort.InferenceSession, d: int, history_len: int, n_ctx: int):
+        self.session = session
+        self.d = d
+        self.history_len = history_len
+        self.n_ctx = n_ctx
+
+    @classmethod
+    def from_bundle(
+        cls, bundle: Bundle, providers: Sequence[str] = ("auto",), intra_op_threads: int = 1
+    ) -> "Ranker":
+        manifest = bundle.manifest
+        config = SessionConfig(tuple(providers), intra_op_threads)
+        session = create_session(bundle.file(manifest.graphs.ranker.file), config)
+        n_ctx = len(manifest.featurisation.context_fields)
+        return cls(session, manifest.dims.d, manifest.dims.history_len, n_ctx)
+
+    @property
+    def providers(self) -> list[str]:
+        return self.session.get_providers()
+
+    def run(self, inputs: RankerInputs) -> tuple[np.ndarray, np.ndarray]:
+        """``(p_ctr (N,), attention (N, H))`` as float32."""
+        p_ctr, attention = run_graph(self.session, inputs.feeds(), RANKER_OUTPUTS)
+        return np.asarray(p_ctr, dtype=np.float32), np.asarray(attention, dtype=np.float32)
+
+    def dummy_inputs(self, users: int, pairs: int) -> RankerInputs:
+        """Zero inputs of a given shape (warm-up and tests)."""
+        h, d = self.history_len, self.d
+        return RankerInputs(
+            history=np.zeros((users, h, d), np.float32),
+            history_mask=np.zeros((users, h), np.float32),
+            context=np.zeros((users, self.n_ctx), np.int64),
+            candidates=np.zeros((pairs, d), np.float32),
+            user_index=np.arange(pairs, dtype=np.int64) % users,
+            ad_bucket=np.zeros(pairs, np.int64),
+            ad_prior=np.zeros((pairs, 2), np.float32),
+        )
+
+    def warmup(self, shapes: Sequence[tuple[int, int]] = ((1, 1), (1, 100), (8, 800))) -> None:
+        for users, pairs in shapes:
+            self.run(self.dummy_inputs(users, max(pairs, users)))
