@@ -35,7 +35,9 @@ def history_index(events: pd.DataFrame, impressions: pd.DataFrame, history_len: 
     return out.astype(np.int64)
 
 
-def _search(key_user: np.ndarray, key_ts: np.ndarray, user: np.ndarray, ts: np.ndarray) -> np.ndarray:
+def _search(
+    key_user: np.ndarray, key_ts: np.ndarray, user: np.ndarray, ts: np.ndarray
+) -> np.ndarray:
     """Vectorised lower bound of (user, ts) in the (user, ts)-sorted keys."""
     if len(key_user) == 0:
         return np.zeros(len(user), dtype=np.int64)

@@ -12,6 +12,7 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
+import orjson
 
 FORMAT = 1
 DTYPE_FP16 = 1
@@ -75,3 +76,27 @@ def decode_ad(blob: bytes, version: str, d: int) -> np.ndarray:
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise CodecError(message)
+
+
+@dataclass(frozen=True)
+class BehaviourItem:
+    """One raw behaviour event as kept under ``hist:{user_id}`` (model-independent)."""
+
+    item_id: str
+    text: str
+    type: str
+    ts: float
+
+
+def encode_history(items: list[BehaviourItem]) -> bytes:
+    """Raw behaviour, newest first, as JSON (readable in redis-cli; rebuilds any model's matrix)."""
+    return orjson.dumps([[i.item_id, i.text, i.type, i.ts] for i in items])
+
+
+def decode_history(blob: bytes) -> list[BehaviourItem]:
+    try:
+        return [
+            BehaviourItem(str(a), str(b), str(c), float(d)) for a, b, c, d in orjson.loads(blob)
+        ]
+    except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
+        raise CodecError(f"raw behaviour history is not readable: {exc}") from exc

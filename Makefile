@@ -1,0 +1,47 @@
+# The README's two set-up commands on a fresh machine:
+#   make run   — create .venv, install, build the default model bundle if missing, serve it
+#   make test  — create .venv, install, run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+EXTRAS ?= cpu,train,dev,loadtest
+
+DATA_DIR ?= data/synth-default
+RUN_DIR  ?= runs/default
+BUNDLE   ?= models/default
+
+.PHONY: run test install bundle lint typecheck clean-bundle
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-$(EXTRAS): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $@
+
+install: $(VENV)/.installed-$(EXTRAS)
+
+# The default model: synthetic logs → fast training → evaluation → verified bundle (cached).
+$(BUNDLE)/manifest.json: | install
+	$(BIN)/adrank synth --out $(DATA_DIR)
+	$(BIN)/adrank train --data $(DATA_DIR) --out $(RUN_DIR)
+	$(BIN)/adrank evaluate $(RUN_DIR) --data $(DATA_DIR)
+	$(BIN)/adrank export $(RUN_DIR) --out $(BUNDLE) --data $(DATA_DIR) --int8
+
+bundle: $(BUNDLE)/manifest.json
+
+run: install $(BUNDLE)/manifest.json
+	$(BIN)/adrank serve --bundle $(BUNDLE)
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check adrank service model_export tests loadtests
+
+typecheck: install
+	$(BIN)/mypy adrank service model_export
+
+clean-bundle:
+	rm -rf $(DATA_DIR) $(RUN_DIR) $(BUNDLE)

@@ -1,0 +1,3 @@
+from adrank.cli import main
+
+main()

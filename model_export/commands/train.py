@@ -1,0 +1,79 @@
+"""`adrank train`: train the CTR model on a click log into a run directory."""
+
+import argparse
+from pathlib import Path
+
+from model_export.commands.common import add_data_args
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the BERT CTR model",
+        description="Train the CTR model. 'fast' mode (default) freezes the BERT encoder, caches "
+        "its embeddings of every text once and trains the projection and ranking "
+        "head: minutes on a CPU. 'finetune' mode trains the encoder too (GPU, or a "
+        "small --max-train-rows sample on CPU). Validation AUC every epoch, early "
+        "stopping, deterministic for a seed; re-running with the same --out resumes.",
+    )
+    add_data_args(p)
+    p.add_argument("--out", type=Path, required=True, help="run directory (resumes if it exists)")
+    p.add_argument("--mode", choices=("fast", "finetune"), default="fast")
+    p.add_argument(
+        "--encoder",
+        default="minilm",
+        help="'minilm' (packaged MiniLM-L6 weights), 'tiny' (random, tests) or a BERT folder",
+    )
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument(
+        "--patience", type=int, default=2, help="epochs without improvement before stopping"
+    )
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument(
+        "--encoder-lr", type=float, default=3e-5, help="learning rate of BERT in finetune mode"
+    )
+    p.add_argument("--history-len", type=int, default=32)
+    p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument(
+        "--id-dropout",
+        type=float,
+        default=0.2,
+        help="share of training rows whose ad id and prior are hidden (cold-start practice)",
+    )
+    p.add_argument(
+        "--max-train-rows", type=int, default=None, help="sample this many training rows"
+    )
+    p.set_defaults(run=run)
+
+
+def config_from_args(args: argparse.Namespace):
+    from model_export.train.config import TrainConfig
+
+    return TrainConfig(
+        mode=args.mode,
+        encoder=args.encoder,
+        history_len=args.history_len,
+        max_tokens=args.max_tokens,
+        id_dropout=args.id_dropout,
+        epochs=args.epochs,
+        patience=args.patience,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        encoder_lr=args.encoder_lr,
+        seed=args.seed,
+        max_train_rows=args.max_train_rows,
+    )
+
+
+def run(args: argparse.Namespace) -> None:
+    from model_export.data.sources import load_source, split_for
+    from model_export.train.run import train_run
+
+    log = load_source(args.data, args.cache_dir, args.skip_invalid)
+    split = split_for(log, args.protocol, args.seed)
+    result = train_run(log, split, config_from_args(args), args.out, args.cache_dir)
+    print(
+        f"best validation AUC {result['best_valid_auc']:.4f} at epoch {result['best_epoch']}; "
+        f"run saved in {args.out}"
+    )

@@ -1,0 +1,1 @@
+"""Export: ONNX graphs, parity against PyTorch, int8 encoder, the bundle and its manifest."""

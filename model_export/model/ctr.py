@@ -1,0 +1,44 @@
+"""The whole CTR model in training: text vectors (projected BERT features) + the ranking head.
+
+Each training row is one impression, so every row is its own "user" (``user_index = arange``);
+serving batches several candidates per user through the same head.
+"""
+
+import torch
+from torch import Tensor, nn
+
+from model_export.model.encoder import PooledBert
+from model_export.model.ranker import RankingHead
+
+
+class CTRModel(nn.Module):
+    """Projection of pooled text features to d, and the head.
+
+    In fast mode ``pooled`` is None and the caller passes pooled features from the frozen
+    cache; in fine-tune mode the BERT inside ``pooled`` is trained too.
+    """
+
+    def __init__(self, width: int, head: RankingHead, d: int, pooled: PooledBert | None = None):
+        super().__init__()
+        self.projection = nn.Linear(width, d)
+        self.head = head
+        self.pooled = pooled
+
+    def text_vectors(self, pooled: Tensor) -> Tensor:
+        return self.projection(pooled)
+
+    def forward(
+        self,
+        vectors: Tensor,
+        ad_index: Tensor,
+        history_index: Tensor,
+        context: Tensor,
+        bucket: Tensor,
+        prior: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        """``vectors``: (T, d) text vectors; ``ad_index`` (B,) and ``history_index`` (B, H)
+        point into them (-1 = padding). Returns logits (B,) and attention weights (B, H)."""
+        mask = (history_index >= 0).to(vectors.dtype)
+        history = vectors[history_index.clamp(min=0)] * mask.unsqueeze(-1)
+        users = torch.arange(len(ad_index), device=ad_index.device)
+        return self.head(history, mask, context, vectors[ad_index], users, bucket, prior)

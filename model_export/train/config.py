@@ -1,0 +1,47 @@
+"""Training settings, saved into the run directory so export and resume see the same ones."""
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from model_export.model.ranker import HeadConfig
+
+Mode = Literal["fast", "finetune"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    mode: Mode = "fast"
+    encoder: str = "minilm"  # "minilm" (the packaged weights), "tiny" (random, tests) or a path
+    history_len: int = 32
+    max_tokens: int = 64
+    length_buckets: tuple[int, ...] = (16, 32, 64)
+    prior_alpha: float = 20.0
+    id_dropout: float = 0.2
+    epochs: int = 8
+    patience: int = 2
+    batch_size: int = 1024
+    lr: float = 2e-3
+    encoder_lr: float = 3e-5
+    weight_decay: float = 1e-5
+    seed: int = 0
+    max_train_rows: int | None = None  # sample training rows (fine-tune mode on CPU)
+    head: HeadConfig = field(default_factory=HeadConfig)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "TrainConfig":
+        raw = dict(raw)
+        raw["head"] = HeadConfig(
+            **{**raw.get("head", {}), "hidden": tuple(raw.get("head", {}).get("hidden", (128, 64)))}
+        )
+        raw["length_buckets"] = tuple(raw.get("length_buckets", (16, 32, 64)))
+        return cls(**raw)
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainConfig":
+        return cls.from_dict(orjson.loads(path.read_bytes()))

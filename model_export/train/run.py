@@ -1,0 +1,185 @@
+"""A training run directory: what `adrank train` writes and `evaluate` / `export` read.
+
+train_config.json   TrainConfig
+spec.json           featurisation fitted on the training rows (context vocab, buckets, prior)
+ad_priors.npz       per-ad clicks and impressions of the training rows
+tokenizer.json      the tokenizer the texts were cut with
+encoder/            BERT weights when they are not the packaged MiniLM (tiny or fine-tuned)
+checkpoint.pt       latest epoch (resume); best.pt: best validation AUC
+history.json        per-epoch training curve; data.json: training data summary
+"""
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import torch
+
+from model_export.data.clicklog import ClickLog
+from model_export.model.ctr import CTRModel
+from model_export.model.encoder import PooledBert, load_bert, minilm_dir, tiny_bert
+from model_export.model.ranker import RankingHead
+from model_export.train.config import TrainConfig
+from model_export.train.embed import cached_features
+from model_export.train.features import FeatureSpec, Featurised, featurise
+from model_export.train.texts import FrozenTexts, TextSource, TrainableTexts
+from model_export.train.trainer import BEST, Trainer
+from service.features.context import ContextSpec
+from service.features.tokens import TextTokenizer
+
+DEFAULT_CACHE = Path.home() / ".cache" / "adrank"
+
+
+@dataclass
+class Run:
+    """A loaded run: everything evaluation and export need."""
+
+    dir: Path
+    cfg: TrainConfig
+    spec: FeatureSpec
+    model: CTRModel
+    pooled: PooledBert
+    tokenizer: TextTokenizer
+
+    def text_source(self, feats: Featurised, cache_dir: Path = DEFAULT_CACHE) -> TextSource:
+        return text_source(
+            self.cfg, self.model, self.pooled, self.tokenizer, feats.texts, cache_dir
+        )
+
+
+def base_bert(cfg: TrainConfig) -> tuple[PooledBert, Path]:
+    """The untrained BERT of a config and the tokenizer file that goes with it."""
+    tokenizer = minilm_dir() / "tokenizer.json"
+    if cfg.encoder == "minilm":
+        return PooledBert(load_bert(minilm_dir())), tokenizer
+    if cfg.encoder == "tiny":
+        return PooledBert(tiny_bert(cfg.seed)), tokenizer
+    return PooledBert(load_bert(Path(cfg.encoder))), Path(cfg.encoder) / "tokenizer.json"
+
+
+def text_source(
+    cfg: TrainConfig,
+    model: CTRModel,
+    pooled: PooledBert,
+    tokenizer: TextTokenizer,
+    texts: list[str],
+    cache_dir: Path,
+) -> TextSource:
+    if cfg.mode == "finetune":
+        return TrainableTexts(tokenizer, texts, cfg.length_buckets)
+    name = f"{cfg.encoder}-seed{cfg.seed}" if cfg.encoder == "tiny" else str(cfg.encoder)
+    table = cached_features(
+        cache_dir / "pooled", name, pooled, tokenizer, texts, cfg.length_buckets
+    )
+    return FrozenTexts(table)
+
+
+def save_spec(spec: FeatureSpec, run_dir: Path) -> None:
+    meta = {
+        "fields": list(spec.context.fields),
+        "vocab": {f: list(v) for f, v in spec.context.vocab.items()},
+        "id_buckets": spec.id_buckets,
+        "global_ctr": spec.global_ctr,
+        "prior_alpha": spec.prior_alpha,
+    }
+    (run_dir / "spec.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
+    stats = spec.ad_stats
+    np.savez(
+        run_dir / "ad_priors.npz",
+        ad_id=np.asarray(stats.index, dtype=str),
+        clicks=stats["clicks"].to_numpy(np.float64),
+        impressions=stats["impressions"].to_numpy(np.float64),
+    )
+
+
+def load_spec(run_dir: Path) -> FeatureSpec:
+    meta = orjson.loads((run_dir / "spec.json").read_bytes())
+    with np.load(run_dir / "ad_priors.npz") as data:
+        stats = pd.DataFrame(
+            {"clicks": data["clicks"], "impressions": data["impressions"]},
+            index=pd.Index(data["ad_id"].astype(object), name="ad_id"),
+        )
+    context = ContextSpec(tuple(meta["fields"]), meta["vocab"])
+    return FeatureSpec(context, meta["id_buckets"], meta["global_ctr"], meta["prior_alpha"], stats)
+
+
+def build_model(cfg: TrainConfig, spec: FeatureSpec, pooled: PooledBert) -> CTRModel:
+    torch.manual_seed(cfg.seed)
+    head = RankingHead(cfg.head, spec.context.sizes(), spec.id_buckets)
+    return CTRModel(pooled.width, head, cfg.head.d, pooled if cfg.mode == "finetune" else None)
+
+
+def train_run(
+    log: ClickLog,
+    split: np.ndarray,
+    cfg: TrainConfig,
+    run_dir: Path,
+    cache_dir: Path = DEFAULT_CACHE,
+) -> dict[str, Any]:
+    """Train a model on ``log`` (rows labelled by ``split``) into ``run_dir``; returns the state."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _check_same_config(cfg, run_dir)
+    split = _sample_train(split, cfg)
+    feats, spec = featurise(log, split, cfg.history_len, cfg.prior_alpha)
+    pooled, tokenizer_file = base_bert(cfg)
+    shutil.copyfile(tokenizer_file, run_dir / "tokenizer.json")
+    tokenizer = TextTokenizer(tokenizer_file, cfg.max_tokens)
+    model = build_model(cfg, spec, pooled)
+    source = text_source(cfg, model, pooled, tokenizer, feats.texts, cache_dir)
+    save_spec(spec, run_dir)
+    (run_dir / "data.json").write_bytes(
+        orjson.dumps(_data_summary(log, feats), option=orjson.OPT_INDENT_2)
+    )
+    state = Trainer(cfg, model, source, feats, spec.global_ctr, run_dir).fit()
+    if cfg.encoder != "minilm" or cfg.mode == "finetune":
+        pooled.bert.save_pretrained(run_dir / "encoder")
+    (run_dir / "history.json").write_bytes(orjson.dumps(state.history, option=orjson.OPT_INDENT_2))
+    return {"best_epoch": state.best_epoch, "best_valid_auc": state.best_auc, "epochs": state.epoch}
+
+
+def load_run(run_dir: Path) -> Run:
+    cfg = TrainConfig.load(run_dir / "train_config.json")
+    spec = load_spec(run_dir)
+    encoder_dir = run_dir / "encoder"
+    pooled = PooledBert(load_bert(encoder_dir)) if encoder_dir.is_dir() else base_bert(cfg)[0]
+    model = build_model(cfg, spec, pooled)
+    model.load_state_dict(torch.load(run_dir / BEST, weights_only=True)["model"])
+    model.eval()
+    tokenizer = TextTokenizer(run_dir / "tokenizer.json", cfg.max_tokens)
+    return Run(run_dir, cfg, spec, model, pooled, tokenizer)
+
+
+def _check_same_config(cfg: TrainConfig, run_dir: Path) -> None:
+    path = run_dir / "train_config.json"
+    if path.is_file() and orjson.loads(path.read_bytes()) != orjson.loads(cfg.to_json()):
+        raise ValueError(
+            f"{run_dir} holds a run with another config; use a new --out to start over"
+        )
+    path.write_bytes(cfg.to_json())
+
+
+def _sample_train(split: np.ndarray, cfg: TrainConfig) -> np.ndarray:
+    train = np.flatnonzero(split == "train")
+    if cfg.max_train_rows is None or len(train) <= cfg.max_train_rows:
+        return split
+    rng = np.random.default_rng(cfg.seed)
+    dropped = rng.choice(train, len(train) - cfg.max_train_rows, replace=False)
+    split = split.copy()
+    split[dropped] = "unused"
+    return split
+
+
+def _data_summary(log: ClickLog, feats: Featurised) -> dict[str, Any]:
+    per_split = {
+        s: {
+            "rows": int((feats.split == s).sum()),
+            "ctr": float(feats.label[feats.split == s].mean()),
+        }
+        for s in ("train", "valid", "test")
+        if (feats.split == s).any()
+    }
+    return {**log.summary(), "splits": per_split, "unique_texts": len(feats.texts)}
