@@ -1,6 +1,7 @@
 """Every setting of the service: one typed object, from ``ADRANK_*`` env vars or CLI flags.
 
-Groups nest with ``__`` in the environment and ``.`` on the command line::
+Groups nest with ``__`` in the environment and ``.`` on the command line (``--bundle``,
+``--redis-url``, ``--host``, ``--port`` and ``--workers`` are shortcuts)::
 
     ADRANK_MODEL__BUNDLE_PATH=models/current   --model.bundle-path models/current
     ADRANK_REDIS__URL=redis://localhost:6379/0 --redis.url redis://localhost:6379/0
@@ -107,6 +108,13 @@ class Settings(BaseSettings):
         cli_kebab_case=True,
         cli_implicit_flags=True,
         cli_prog_name="adrank serve",
+        cli_shortcuts={
+            "model.bundle-path": "bundle",
+            "redis.url": "redis-url",
+            "server.host": "host",
+            "server.port": "port",
+            "server.workers": "workers",
+        },
     )
 
     model: ModelSettings = ModelSettings()

@@ -47,6 +47,7 @@ class MicroBatcher:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._busy = False
+        self._s_per_cost = 0.0  # moving average of compute seconds per unit of cost
         self.failure: BaseException | None = None
 
     def start(self) -> None:
@@ -61,13 +62,19 @@ class MicroBatcher:
     def queued_cost(self) -> int:
         return self._queued_cost
 
-    def admit(self, cost: int) -> None:
-        """Refuse at once if the queue cannot take ``cost`` more (an empty queue always can)."""
+    def admit(self, cost: int, deadline: float | None = None) -> None:
+        """Refuse at once if the queue cannot take ``cost`` more (an empty queue always can),
+        or if the work already queued will, at the recent rate, outlast ``deadline``."""
         if self._closing or not self.alive:
             raise NotReady(f"{self.name} is not running")
         if self._queue and self._queued_cost + cost > self.policy.queue_max_cost:
             self._metrics.shed.labels("queue_full").inc()
             raise Overloaded(f"{self.name} queue is full; retry later")
+        if deadline is not None and self._queue:
+            expected = time.monotonic() + (self._queued_cost + cost) * self._s_per_cost
+            if expected > deadline:
+                self._metrics.shed.labels("deadline").inc()
+                raise DeadlineExceeded(f"{self.name} cannot meet the deadline: queue too long")
 
     async def submit(
         self, item: Any, cost: int, deadline: float, gone: asyncio.Future | None = None
@@ -140,8 +147,10 @@ class MicroBatcher:
     async def _run_batch(self, loop: asyncio.AbstractEventLoop, batch: list[Job]) -> None:
         self._metrics.batch_requests.labels(self.name).observe(len(batch))
         self._busy = True
+        started = time.perf_counter()
         try:
             results = await loop.run_in_executor(self._executor, self._run, [j.item for j in batch])
+            self._learn_rate(time.perf_counter() - started, sum(j.cost for j in batch))
             if len(results) != len(batch):
                 raise RuntimeError(f"{self.name}: {len(results)} results for {len(batch)} jobs")
         except Exception as exc:
@@ -155,6 +164,10 @@ class MicroBatcher:
         for job, result in zip(batch, results, strict=True):
             if not job.future.done():
                 job.future.set_result(result)
+
+    def _learn_rate(self, seconds: float, cost: int) -> None:
+        rate = seconds / max(cost, 1)
+        self._s_per_cost = rate if self._s_per_cost == 0 else 0.9 * self._s_per_cost + 0.1 * rate
 
     def _set_depth(self) -> None:
         self._metrics.queue_depth.labels(self.name).set(len(self._queue))

@@ -1,0 +1,109 @@
+"""``adrank serve``: the ranking service under uvicorn (uvloop, httptools).
+
+Every setting is a flag here and an ``ADRANK_*`` env var (see service.settings). With
+``--workers N`` > 1, N processes each bind the port with SO_REUSEPORT (the kernel balances
+connections evenly; uvicorn's own ``--workers`` shares one socket and often does not).
+Without a Redis URL, one embedded Redis is started here and shared by the workers.
+"""
+
+import multiprocessing as mp
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+
+import orjson
+import uvicorn
+from pydantic_settings import CliApp
+
+from service.app import create_app
+from service.logs import configure_logging
+from service.settings import Settings
+
+
+def parse_settings(argv: Sequence[str] | None = None) -> Settings:
+    return CliApp.run(Settings, cli_args=list(sys.argv[1:] if argv is None else argv))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    settings = parse_settings(argv)
+    configure_logging(settings.server.log_level)
+    if settings.server.workers == 1:
+        _serve(settings)
+        return
+    embedded = None
+    if not settings.redis.url:
+        from service.store.embedded import EmbeddedRedis
+
+        embedded = EmbeddedRedis(settings.redis.embedded_dir)
+        settings = settings.model_copy(
+            update={"redis": settings.redis.model_copy(update={"url": embedded.url})}
+        )
+    try:
+        _run_workers(settings)
+    finally:
+        if embedded is not None:
+            embedded.close()
+
+
+def _serve(settings: Settings, sock: socket.socket | None = None) -> None:
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.server.host,
+        port=settings.server.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock] if sock else None)
+
+
+def _reuseport_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def _worker(settings_json: str) -> None:
+    settings = Settings.model_validate_json(settings_json)
+    configure_logging(settings.server.log_level)
+    _serve(settings, _reuseport_socket(settings.server.host, settings.server.port))
+
+
+def _run_workers(settings: Settings) -> None:
+    ctx = mp.get_context("spawn")
+    payload = _settings_json(settings)
+    procs = [ctx.Process(target=_worker, args=(payload,)) for _ in range(settings.server.workers)]
+    for proc in procs:
+        proc.start()
+
+    def stop(signum: int, _frame: object) -> None:
+        for proc in procs:
+            if proc.pid is not None:
+                os.kill(proc.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for proc in procs:
+        proc.join()
+
+
+def _settings_json(settings: Settings) -> str:
+    """Settings for a worker, secrets included (SecretStr hides them in model_dump_json)."""
+    data = settings.model_dump(mode="python")
+    auth = data["auth"]
+    for name in ("api_keys", "admin_api_keys"):
+        auth[name] = [k.get_secret_value() for k in auth[name]]
+    return orjson.dumps(data, default=str).decode()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""POST /admin/reload: load, warm and swap in a new bundle."""

@@ -1,0 +1,1 @@
+"""PUT /ads: upsert ads into the catalog (text → vector, stored in Redis)."""

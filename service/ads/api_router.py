@@ -1,0 +1,33 @@
+"""``PUT /ads``."""
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from service.ads.protocol import AdsRequest, AdsResponse
+from service.auth import authorize
+from service.http import check_count, check_text, json_body, ok, parse, read_body, request_id
+from service.rank.api_router import ERRORS
+from service.state import ServiceState
+
+router = APIRouter(tags=["catalog"])
+
+
+@router.put(
+    "/ads",
+    summary="Upsert ads (text → vector, stored for the current model)",
+    response_model=AdsResponse,
+    responses=ERRORS,  # type: ignore[arg-type]
+    openapi_extra=json_body(AdsRequest),
+)
+async def put_ads(request: Request) -> Response:
+    svc: ServiceState = request.app.state.svc
+    authorize(request, svc.settings.auth)
+    req = parse(AdsRequest, await read_body(request, svc.settings.limits.max_body_bytes))
+    request_id(request, None)
+    limits = svc.settings.limits
+    check_count("ads", len(req.ads), limits.max_ads)
+    for i, ad in enumerate(req.ads):
+        check_text(f"ads.{i}.ad_id", ad.ad_id, limits.max_id_chars)
+        for name in ("title", "description", "category"):
+            check_text(f"ads.{i}.{name}", getattr(ad, name), limits.max_text_chars)
+    return ok(await request.app.state.ads.upsert(req))

@@ -1,0 +1,107 @@
+"""The app factory: ``create_app(settings)`` builds the FastAPI app; the lifespan builds the
+resources (Redis client, embedded Redis if none is configured, the model) on ``app.state``.
+Nothing happens at import time."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+from service.admin.api_router import ReloadRequest
+from service.admin.api_router import router as admin_router
+from service.ads.api_router import router as ads_router
+from service.ads.protocol import AdsRequest
+from service.ads.serving import AdsService
+from service.errors import install_error_handlers
+from service.events.api_router import router as events_router
+from service.events.protocol import EventsRequest
+from service.events.serving import EventsService
+from service.health.api_router import router as health_router
+from service.metrics import Metrics
+from service.middleware import TimingMiddleware
+from service.rank.api_router import router as rank_router
+from service.rank.protocol import RankRequest
+from service.rank.serving import RankService
+from service.runtime.holder import ModelHolder
+from service.settings import Settings
+from service.state import ServiceState
+from service.store.embedded import EmbeddedRedis
+from service.store.redis_store import RedisStore
+
+log = logging.getLogger(__name__)
+
+PARSED_BODIES: tuple[type[BaseModel], ...] = (
+    RankRequest, AdsRequest, EventsRequest, ReloadRequest,
+)  # fmt: skip
+
+
+def create_app(settings: Settings) -> FastAPI:
+    metrics = Metrics()
+    app = FastAPI(
+        title="adrank",
+        version="0.1.0",
+        summary="Ranks candidate ads for a user by predicted click-through rate or eCPM.",
+        lifespan=_lifespan(settings, metrics),
+    )
+    for router in (rank_router, ads_router, events_router, admin_router, health_router):
+        app.include_router(router)
+    install_error_handlers(app)
+    app.add_middleware(TimingMiddleware, metrics=metrics, log_requests=settings.server.access_log)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _lifespan(settings: Settings, metrics: Metrics):
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        embedded = EmbeddedRedis(settings.redis.embedded_dir) if not settings.redis.url else None
+        url = settings.redis.url or embedded.url  # type: ignore[union-attr]
+        store = RedisStore(url, settings.redis, metrics)
+        holder = ModelHolder(settings, metrics)
+        svc = ServiceState(settings, metrics, holder, store)
+        try:
+            await holder.load(settings.model.bundle_path)
+            app.state.svc = svc
+            app.state.rank = RankService(svc)
+            app.state.ads = AdsService(svc)
+            app.state.events = EventsService(svc)
+            log.info("adrank ready", extra=_startup_facts(svc, embedded is not None))
+            yield
+        finally:
+            await holder.close()
+            await svc.drain()
+            await store.close()
+            if embedded is not None:
+                embedded.close()
+
+    return lifespan
+
+
+def _startup_facts(svc: ServiceState, embedded: bool) -> dict[str, Any]:
+    model = svc.holder.model
+    return {
+        "model_version": model.version,
+        "providers": model.providers,
+        "redis": "embedded" if embedded else "external",
+        "ranker_threads": svc.settings.model.ranker_threads,
+        "encoder_threads": svc.settings.model.encoder_threads,
+    }
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated schema, plus the bodies that routes parse themselves (with examples)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
+                         routes=app.routes)  # fmt: skip
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in PARSED_BODIES:
+        body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(body.pop("$defs", {}))
+        components[model.__name__] = body
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,53 @@
+"""Ranking (pure): eCPM or pCTR order, top-k, explanations, and the response rows."""
+
+from collections.abc import Sequence
+
+import numpy as np
+
+EXPLAIN_ITEMS = 3
+
+
+def ecpm(p_ctr: np.ndarray, bids: np.ndarray) -> np.ndarray:
+    """Expected revenue per thousand impressions: bid × pCTR × 1000."""
+    return bids * p_ctr * 1000.0
+
+
+def order(scores: np.ndarray, top_k: int | None) -> np.ndarray:
+    """Positions by descending score (ties keep request order), cut to ``top_k``."""
+    ranked = np.argsort(-scores, kind="stable")
+    return ranked if top_k is None else ranked[:top_k]
+
+
+def explanation(
+    attention: np.ndarray, item_ids: Sequence[str], k: int = EXPLAIN_ITEMS
+) -> list[dict[str, object]]:
+    """The ``k`` behaviour items with the largest attention weight (real items only)."""
+    n = min(len(item_ids), attention.shape[0])
+    if n == 0:
+        return []
+    weights = attention[:n]
+    top = np.argsort(-weights, kind="stable")[:k]
+    return [{"item_id": item_ids[i], "weight": round(float(weights[i]), 6)} for i in top]
+
+
+def ranked_rows(
+    ad_ids: Sequence[str],
+    p_ctr: np.ndarray,
+    ecpms: np.ndarray | None,
+    from_model: np.ndarray,
+    positions: np.ndarray,
+    explanations: dict[int, list[dict[str, object]]] | None,
+) -> list[dict[str, object]]:
+    """Response rows in rank order (``explanations``: by candidate position, when asked)."""
+    p_list, pos_list, model_list = p_ctr.tolist(), positions.tolist(), from_model.tolist()
+    e_list = ecpms.tolist() if ecpms is not None else None
+    rows: list[dict[str, object]] = []
+    for rank, i in enumerate(pos_list, start=1):
+        row: dict[str, object] = {"ad_id": ad_ids[i], "rank": rank, "p_ctr": p_list[i]}
+        if e_list is not None:
+            row["ecpm"] = e_list[i]
+        row["source"] = "model" if model_list[i] else "prior"
+        if explanations is not None:
+            row["explanation"] = explanations.get(i, [])
+        rows.append(row)
+    return rows

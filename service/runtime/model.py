@@ -1,0 +1,166 @@
+"""A loaded model: bundle, warmed sessions, and the two batchers that feed them.
+
+Loading (reading, verifying, building sessions, warming every shape) is synchronous and runs
+in a worker thread; ``start`` then creates the batchers on the event loop. Each model owns its
+batchers and threads, so a reload runs the new model beside the old one and swaps.
+"""
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from service.bundle.loader import Bundle, load_bundle
+from service.features.prior import ad_bucket, prior_features, unknown_prior
+from service.metrics import Metrics
+from service.runtime.batcher import BatchPolicy, MicroBatcher
+from service.runtime.batching import PairBlock, assemble_pairs, split_pairs, split_rows
+from service.runtime.encoder import TextEncoder
+from service.runtime.ranker import Ranker
+from service.settings import Settings
+from service.store.lru import VectorCache
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PriorTable:
+    """Id bucket and prior features of every ad the model was trained on, by ad id."""
+
+    index: dict[str, int]
+    buckets: np.ndarray  # (m + 1,) int64, last row = unknown ad
+    rows: np.ndarray  # (m + 1, 2) float32, last row = unknown ad
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle) -> "PriorTable":
+        feat, n_buckets = bundle.manifest.featurisation, bundle.manifest.dims.id_buckets
+        ids = list(bundle.priors.clicks)
+        stats = np.array([bundle.priors.clicks[a] for a in ids], dtype=np.float64).reshape(-1, 2)
+        rows = prior_features(stats[:, 0], stats[:, 1], feat.global_ctr, feat.prior_alpha)
+        unknown = unknown_prior(feat.global_ctr, feat.prior_alpha)
+        buckets = [ad_bucket(a, n_buckets) for a in ids]
+        return cls(
+            index={a: i for i, a in enumerate(ids)},
+            buckets=np.array([*buckets, 0], dtype=np.int64),
+            rows=np.vstack([rows, unknown[None, :]]).astype(np.float32),
+        )
+
+    def lookup(self, ad_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(ad_bucket (n,), ad_prior (n, 2))`` of the given ads (unknown ads: 0, global)."""
+        unknown = len(self.buckets) - 1
+        rows = np.fromiter((self.index.get(a, unknown) for a in ad_ids), np.int64, len(ad_ids))
+        return self.buckets[rows], self.rows[rows]
+
+    def p_ctr(self, ad_ids: Sequence[str]) -> np.ndarray:
+        """The prior's own click rate (the answer for ads with neither vector nor text)."""
+        logit = self.lookup(ad_ids)[1][:, 0].astype(np.float64)
+        return 1.0 / (1.0 + np.exp(-logit))
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    p_ctr: np.ndarray
+    attention: np.ndarray
+    started: float  # perf_counter when the batch started
+    score_s: float
+    batch_requests: int
+
+
+@dataclass
+class LoadedModel:
+    bundle: Bundle
+    encoder: TextEncoder
+    ranker: Ranker
+    priors: PriorTable
+    ad_cache: VectorCache
+    load_s: float
+    rank_batcher: MicroBatcher | None = field(default=None, repr=False)
+    encode_batcher: MicroBatcher | None = field(default=None, repr=False)
+
+    @property
+    def version(self) -> str:
+        return self.bundle.version
+
+    @property
+    def providers(self) -> dict[str, list[str]]:
+        return {"encoder": self.encoder.providers, "ranker": self.ranker.providers}
+
+    @property
+    def alive(self) -> bool:
+        return all(b is not None and b.alive for b in (self.rank_batcher, self.encode_batcher))
+
+    def start(self, settings: Settings, metrics: Metrics) -> None:
+        """Create and start the batchers (on the running event loop)."""
+        b = settings.batch
+        rank_policy = BatchPolicy(
+            b.max_pairs, b.max_requests, b.queue_max_pairs, b.max_wait_ms / 1e3
+        )
+        enc_policy = BatchPolicy(256, 64, b.encoder_queue_max_texts, 0.0)
+        self.rank_batcher = MicroBatcher("ranker", self._rank_fn(metrics), rank_policy, metrics)
+        self.encode_batcher = MicroBatcher("encoder", self._encode_fn(metrics), enc_policy, metrics)
+        self.rank_batcher.start()
+        self.encode_batcher.start()
+
+    def _rank_fn(self, metrics: Metrics) -> Callable[[list[PairBlock]], list[ScoreResult]]:
+        def run(blocks: list[PairBlock]) -> list[ScoreResult]:
+            started = time.perf_counter()
+            inputs = assemble_pairs(blocks)
+            p_ctr, attention = self.ranker.run(inputs)
+            score_s = time.perf_counter() - started
+            metrics.inference.labels("ranker").observe(score_s)
+            metrics.batch_pairs.observe(inputs.n_pairs)
+            parts = split_pairs(p_ctr, attention, [b.n_pairs for b in blocks])
+            return [ScoreResult(p, a, started, score_s, len(blocks)) for p, a in parts]
+
+        return run
+
+    def _encode_fn(self, metrics: Metrics) -> Callable[[list[list[str]]], list[np.ndarray]]:
+        def run(text_lists: list[list[str]]) -> list[np.ndarray]:
+            started = time.perf_counter()
+            flat = [t for texts in text_lists for t in texts]
+            vectors, stats = self.encoder.encode_with_stats(flat)
+            metrics.inference.labels("encoder").observe(time.perf_counter() - started)
+            metrics.batch_tokens.observe(stats.padded_tokens)
+            metrics.padding_ratio.observe(stats.padding_ratio)
+            return split_rows(vectors, [len(t) for t in text_lists])
+
+        return run
+
+    async def close(self, drain_s: float = 30.0) -> None:
+        for batcher in (self.rank_batcher, self.encode_batcher):
+            if batcher is not None:
+                await batcher.close(drain_s)
+
+
+def load_model(path: Path, settings: Settings) -> LoadedModel:
+    """Read and verify the bundle, build sessions, warm every shape (blocking: run in a
+    thread). Raises BundleError or an onnxruntime error when the bundle cannot serve."""
+    started = time.perf_counter()
+    bundle = load_bundle(path)
+    m = settings.model
+    encoder = TextEncoder.from_bundle(
+        bundle, m.providers, m.encoder_threads, settings.batch.encoder_max_tokens, m.encoder_int8
+    )
+    ranker = Ranker.from_bundle(bundle, m.providers, m.ranker_threads)
+    encoder.warmup()
+    cands = min(settings.limits.max_candidates, settings.batch.max_pairs)
+    ranker.warmup(((1, 1), (1, cands), (4, 4 * cands)))
+    _check_dims(bundle, encoder, ranker)
+    cache = VectorCache(m.ad_cache_size, m.ad_cache_ttl_s)
+    loaded = LoadedModel(bundle, encoder, ranker, PriorTable.from_bundle(bundle), cache, 0.0)
+    loaded.load_s = time.perf_counter() - started
+    log.info("model loaded", extra={"version": bundle.version, "providers": loaded.providers})
+    return loaded
+
+
+def _check_dims(bundle: Bundle, encoder: TextEncoder, ranker: Ranker) -> None:
+    """The graphs must produce and accept what the manifest says (d, H)."""
+    vec = encoder.encode(["warm up"])
+    if vec.shape != (1, bundle.manifest.dims.d):
+        raise ValueError(f"encoder returns {vec.shape}, manifest says d={bundle.manifest.dims.d}")
+    p, att = ranker.run(ranker.dummy_inputs(1, 2))
+    if p.shape != (2,) or att.shape != (2, bundle.manifest.dims.history_len):
+        raise ValueError(f"ranker returns p_ctr {p.shape} and attention {att.shape}")
