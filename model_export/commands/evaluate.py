@@ -1,0 +1,39 @@
+"""`adrank evaluate`: metrics, baselines, report and plots of a trained run."""
+
+import argparse
+from pathlib import Path
+
+from model_export.commands.common import add_data_args
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate a run against baselines",
+        description="AUC, group AUC (per user), log loss and calibration error of the run's "
+        "model on a split, next to baselines trained on the same split: the "
+        "popularity prior, optionally DeepCTR-Torch's DIN (--din), and the oracle "
+        "where the true click probability is known (synthetic data). Also on the "
+        "cold-start subset (ads never seen in training). Writes report.json, "
+        "report.md and PNG plots (ROC, reliability diagram, training curves).",
+    )
+    p.add_argument("run_dir", type=Path, help="a directory written by `adrank train`")
+    add_data_args(p)
+    p.add_argument("--split", choices=("train", "valid", "test"), default="test")
+    p.add_argument("--din", action="store_true", help="also train and score DeepCTR-Torch's DIN")
+    p.add_argument("--out", type=Path, default=None, help="report directory (default RUN_DIR/eval)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    from model_export.data.sources import load_source, split_for
+    from model_export.evaluate.pipeline import EvalOptions, evaluate_run
+    from model_export.evaluate.report import markdown_table
+
+    log = load_source(args.data, args.cache_dir, args.skip_invalid)
+    split = split_for(log, args.protocol, args.seed)
+    out = args.out or args.run_dir / "eval"
+    options = EvalOptions(args.split, args.din, args.seed, args.cache_dir)
+    results = evaluate_run(args.run_dir, log, split, out, options)
+    print(markdown_table(results))
+    print(f"report and plots in {out}")

@@ -1,0 +1,123 @@
+"""`adrank evaluate`: a trained run and its baselines on the same split, written as a report.
+
+Subsets of the evaluated split: all rows, and ``<split>_cold`` — rows whose ad never appears
+in training (the cold-start subset, where text has to carry the score).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from model_export.data.clicklog import SPLITS, ClickLog
+from model_export.evaluate.baselines import PopularityBaseline, oracle_predictions
+from model_export.evaluate.metrics import evaluate_predictions
+from model_export.evaluate.plots import plot_reliability, plot_roc, plot_training_curves
+from model_export.evaluate.report import write_report
+from model_export.train.features import featurise, subset
+from model_export.train.history import history_index
+from model_export.train.run import DEFAULT_CACHE, load_run
+from model_export.train.trainer import predict
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    split: str = "test"
+    din: bool = False
+    seed: int = 0
+    cache_dir: Path = DEFAULT_CACHE
+
+
+def evaluate_run(
+    run_dir: Path,
+    log: ClickLog,
+    split: np.ndarray,
+    out_dir: Path,
+    options: EvalOptions = EvalOptions(),
+) -> dict[str, dict[str, float]]:
+    """Score adrank, the popularity prior, optionally DIN and the oracle; write report + plots."""
+    run = load_run(run_dir)
+    feats, _ = featurise(log, split, run.cfg.history_len, run.spec.prior_alpha, run.spec)
+    frame = log.impressions.iloc[np.flatnonzero(np.isin(split, SPLITS))].reset_index(drop=True)
+    rows = feats.rows(options.split)
+    target = subset(feats, rows)
+    preds = {"adrank": predict(run.model, run.text_source(feats, options.cache_dir), target)}
+    preds |= _baselines(log, frame, feats.split, rows, run.cfg.history_len, options)
+    cold = ~frame["ad_id"].iloc[rows].isin(frame["ad_id"][feats.split == "train"]).to_numpy()
+    subsets = {options.split: np.ones(len(rows), dtype=bool), f"{options.split}_cold": cold}
+    results = {
+        name: {
+            s: evaluate_predictions(target.label[m], p[m], target.user_id[m])
+            for s, m in subsets.items()
+        }
+        for name, p in preds.items()
+    }
+    _plots(out_dir, target.label, preds, run_dir)
+    write_report(out_dir, results, _extra(run_dir, log, options), main_subset=options.split)
+    return results
+
+
+def _baselines(
+    log: ClickLog,
+    frame: pd.DataFrame,
+    split: np.ndarray,
+    rows: np.ndarray,
+    history_len: int,
+    options: EvalOptions,
+) -> dict[str, np.ndarray]:
+    train, valid, target = frame[split == "train"], frame[split == "valid"], frame.iloc[rows]
+    preds = {"popularity": PopularityBaseline.fit(train, valid).predict(target)}
+    if options.din:
+        preds["din"] = _din(log, frame, split, rows, history_len, options.seed)
+    oracle = oracle_predictions(target)
+    if oracle is not None:
+        preds["oracle"] = oracle
+    return preds
+
+
+def _din(
+    log: ClickLog,
+    frame: pd.DataFrame,
+    split: np.ndarray,
+    rows: np.ndarray,
+    history_len: int,
+    seed: int,
+) -> np.ndarray:
+    from model_export.evaluate.din import DinConfig, DinSplit, train_din
+
+    hist = history_index(log.events, frame, history_len)
+
+    def part(idx: np.ndarray) -> DinSplit:
+        return DinSplit(frame.iloc[idx].reset_index(drop=True), hist[idx])
+
+    din = train_din(
+        part(np.flatnonzero(split == "train")),
+        part(np.flatnonzero(split == "valid")),
+        events=log.events,
+        context_fields=log.context_fields,
+        config=DinConfig(history_len=history_len),
+        seed=seed,
+    )
+    return din.predict(part(rows))
+
+
+def _plots(out_dir: Path, y: np.ndarray, preds: dict[str, np.ndarray], run_dir: Path) -> None:
+    curves = {name: (y, p) for name, p in preds.items()}
+    plot_roc(curves, out_dir / "roc.png")
+    plot_reliability(curves, out_dir / "reliability.png")
+    history = run_dir / "history.json"
+    if history.is_file():
+        plot_training_curves(orjson.loads(history.read_bytes()), out_dir / "training_curves.png")
+
+
+def _extra(run_dir: Path, log: ClickLog, options: EvalOptions) -> dict[str, Any]:
+    data = orjson.loads((run_dir / "data.json").read_bytes())
+    return {
+        "run": str(run_dir),
+        "data": data,
+        "evaluated_split": options.split,
+        "dataset": log.name,
+    }
