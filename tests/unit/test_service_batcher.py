@@ -1,0 +1,117 @@
+"""The asyncio micro-batcher with a fake model function (no onnxruntime): coalescing,
+deadlines while waiting, callers that leave, shedding, failures."""
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from service.errors import ClientClosed, DeadlineExceeded, Overloaded
+from service.metrics import Metrics
+from service.runtime.batcher import BatchPolicy, MicroBatcher
+
+
+class SlowDouble:
+    """Doubles each item, holding the model thread until ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.release = threading.Event()
+        self.release.set()
+
+    def __call__(self, items: list[int]) -> list[int]:
+        self.release.wait(5)
+        self.batches.append(items)
+        return [2 * i for i in items]
+
+
+def batcher(fn: SlowDouble, queue_max: int = 100) -> MicroBatcher:
+    b = MicroBatcher("test", fn, BatchPolicy(10, 8, queue_max), Metrics())
+    b.start()
+    return b
+
+
+def deadline(s: float = 5.0) -> float:
+    return time.monotonic() + s
+
+
+async def test_concurrent_submits_are_coalesced_and_answered_in_order() -> None:
+    fn = SlowDouble()
+    fn.release.clear()
+    b = batcher(fn)
+    first = asyncio.create_task(b.submit(100, 1, deadline()))
+    await asyncio.sleep(0.02)  # the first batch is now running alone
+    rest = [asyncio.create_task(b.submit(i, 1, deadline())) for i in range(5)]
+    await asyncio.sleep(0.02)
+    fn.release.set()
+    assert await first == 200
+    assert await asyncio.gather(*rest) == [0, 2, 4, 6, 8]
+    assert fn.batches == [[100], [0, 1, 2, 3, 4]]
+    await b.close()
+
+
+async def test_deadline_is_enforced_while_waiting_and_the_job_is_not_computed() -> None:
+    fn = SlowDouble()
+    fn.release.clear()
+    b = batcher(fn)
+    blocker = asyncio.create_task(b.submit(1, 1, deadline()))
+    await asyncio.sleep(0.02)
+    with pytest.raises(DeadlineExceeded):
+        await b.submit(2, 1, deadline(0.05))
+    fn.release.set()
+    await blocker
+    await asyncio.sleep(0.02)
+    assert fn.batches == [[1]]  # the late job was dropped, not computed
+    await b.close()
+
+
+async def test_a_caller_that_left_is_dropped() -> None:
+    fn = SlowDouble()
+    fn.release.clear()
+    b = batcher(fn)
+    blocker = asyncio.create_task(b.submit(1, 1, deadline()))
+    await asyncio.sleep(0.02)
+    gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    leaving = asyncio.create_task(b.submit(2, 1, deadline(), gone))
+    await asyncio.sleep(0.01)
+    gone.set_result(None)
+    with pytest.raises(ClientClosed):
+        await leaving
+    fn.release.set()
+    await blocker
+    assert fn.batches == [[1]]
+    await b.close()
+
+
+async def test_full_queue_sheds_at_once() -> None:
+    fn = SlowDouble()
+    fn.release.clear()
+    b = batcher(fn, queue_max=3)
+    running = asyncio.create_task(b.submit(0, 1, deadline()))
+    await asyncio.sleep(0.02)
+    waiting = [asyncio.create_task(b.submit(i, 1, deadline())) for i in range(3)]
+    await asyncio.sleep(0.01)
+    with pytest.raises(Overloaded):
+        await b.submit(9, 1, deadline())
+    fn.release.set()
+    await asyncio.gather(running, *waiting)
+    await b.close()
+
+
+async def test_a_failing_batch_fails_every_caller_and_the_batcher_lives_on() -> None:
+    calls = []
+
+    def flaky(items: list[int]) -> list[int]:
+        calls.append(items)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return items
+
+    b = MicroBatcher("flaky", flaky, BatchPolicy(10, 8, 100), Metrics())
+    b.start()
+    with pytest.raises(RuntimeError, match="boom"):
+        await b.submit(1, 1, deadline())
+    assert await b.submit(2, 1, deadline()) == 2
+    assert b.alive
+    await b.close()

@@ -1,0 +1,118 @@
+"""Small pure parts of the service: breaker, ad cache, history merge, auth, settings, errors."""
+
+import numpy as np
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from service.auth import matches
+from service.events.history import build_matrix, known_vectors, merge_history, missing_texts
+from service.http import describe
+from service.rank.protocol import RankRequest
+from service.runtime.providers import CPU, CUDA, wanted_providers
+from service.settings import AuthSettings, Settings
+from service.store.breaker import CircuitBreaker
+from service.store.codec import BehaviourItem, UserMatrix
+from service.store.lru import VectorCache
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_breaker_opens_after_failures_and_lets_one_trial_through() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failures=2, reset_s=1.0, clock=clock)
+    breaker.failure()
+    assert breaker.allow()
+    breaker.failure()
+    assert breaker.state == "open" and not breaker.allow()
+    clock.now = 1.5
+    assert breaker.allow() and not breaker.allow()  # one trial at a time
+    breaker.failure()  # trial failed: open again
+    assert not breaker.allow()
+    clock.now = 3.0
+    assert breaker.allow()
+    breaker.success()
+    assert breaker.state == "closed" and breaker.allow()
+
+
+def test_cache_evicts_least_recent_and_expires() -> None:
+    clock = Clock()
+    cache = VectorCache(max_items=2, ttl_s=10, clock=clock)
+    cache.put_many([("a", np.ones(1)), ("b", np.ones(1))])
+    assert cache.get("a") is not None
+    cache.put_many([("c", np.ones(1))])  # evicts b, the least recently used
+    assert cache.get("b") is None and cache.get("a") is not None
+    clock.now = 11
+    assert cache.get("a") is None and len(cache) == 1
+
+
+def item(i: str, ts: float, kind: str = "click") -> BehaviourItem:
+    return BehaviourItem(i, f"text {i}", kind, ts)
+
+
+def test_merge_keeps_the_newest_by_time_and_drops_exact_repeats() -> None:
+    old = [item("o2", 20), item("o1", 10)]
+    new = [item("n1", 15), item("n2", 30), item("o2", 20)]  # o2 is a retried event
+    merged = merge_history(old, new, keep=3)
+    assert [m.item_id for m in merged] == ["n2", "o2", "n1"]
+
+
+def test_merge_ties_put_the_later_sent_event_first() -> None:
+    merged = merge_history([item("old", 5)], [item("a", 5), item("b", 5)], keep=10)
+    assert [m.item_id for m in merged] == ["b", "a", "old"]
+
+
+def test_matrix_from_history_reuses_known_vectors() -> None:
+    stored = UserMatrix(np.full((1, 2), 3, np.float16), ("o1",))
+    items = [item("n1", 2), item("o1", 1)]
+    vectors = known_vectors(stored)
+    assert [m.item_id for m in missing_texts(items, vectors)] == ["n1"]
+    vectors["n1"] = np.ones(2)
+    matrix = build_matrix(items, vectors, d=2)
+    assert matrix.item_ids == ("n1", "o1") and matrix.vectors.dtype == np.float16
+    assert matrix.vectors[1].tolist() == [3, 3]
+
+
+def test_api_key_comparison() -> None:
+    keys = [SecretStr("a" * 16), SecretStr("b" * 16)]
+    assert matches("b" * 16, keys)
+    assert not matches("c" * 16, keys) and not matches("", keys)
+
+
+def test_short_api_keys_are_refused() -> None:
+    with pytest.raises(ValidationError, match="at least 16 characters"):
+        AuthSettings(api_keys=[SecretStr("short")])
+
+
+def test_settings_from_env_and_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    from adrank.serve_cli import parse_settings
+
+    monkeypatch.setenv("ADRANK_REDIS__URL", "redis://r:6379/0")
+    monkeypatch.setenv("ADRANK_BATCH__MAX_PAIRS", "123")
+    s = Settings()
+    assert s.redis.url == "redis://r:6379/0" and s.batch.max_pairs == 123
+    s = parse_settings(["--bundle", "/b", "--limits.max-candidates", "7", "--port", "9"])
+    assert str(s.model.bundle_path) == "/b" and s.limits.max_candidates == 7
+    assert s.server.port == 9
+
+
+def test_validation_messages_name_the_field() -> None:
+    with pytest.raises(ValidationError) as info:
+        RankRequest.model_validate_json(b'{"user_id": "u", "candidates": [{"bid": -1}]}')
+    message = describe(info.value)
+    assert "candidates.0.ad_id" in message and "candidates.0.bid" in message
+    with pytest.raises(ValidationError) as info:
+        RankRequest.model_validate_json(b"{not json")
+    assert describe(info.value).startswith("body: not valid JSON")
+
+
+def test_provider_choice() -> None:
+    assert wanted_providers(["auto"], [CUDA, CPU]) == [CUDA, CPU]
+    assert wanted_providers(["auto"], [CPU]) == [CPU]
+    assert wanted_providers([CUDA], [CPU]) == [CPU]
+    assert wanted_providers([CPU], [CUDA, CPU]) == [CPU]
