@@ -72,8 +72,8 @@ class SynthConfig:
     noise_event_frac: float = 0.15  # events off the user's interests
     click_event_frac: float = 0.3  # behaviour events of type "click" (else "view")
     ads_at_start: float = 0.55  # ads live from the first second; the rest launch over time
-    topic_targeted: float = 0.2  # impressions whose ad is drawn from a user's interest topic
-    vertical_targeted: float = 0.2  # ... from a user's interest vertical
+    topic_targeted: float = 0.15  # impressions whose ad is drawn from a user's interest topic
+    vertical_targeted: float = 0.3  # ... from a user's interest vertical
     fresh_frac: float = 0.12  # ... from ads launched in the last ``fresh_days``
     fresh_days: float = 4.0
     topic_weight: float = 1.2  # a in a·log1p(k_topic)

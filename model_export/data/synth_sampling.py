@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from model_export.data.synth import SynthConfig
 
 MAX_INTERESTS = 4
-SIBLING_INTEREST = 0.5  # chance that a user's second interest shares the first one's vertical
+SIBLING_INTEREST = 0.8  # chance that a user's second interest shares the first one's vertical
 DEVICE_LOYALTY = 0.8  # impressions on the user's usual device
 
 

@@ -106,14 +106,17 @@ def topic_counts(
     ev_topic, ev_vert = events["topic"].to_numpy(), events["vertical"].to_numpy()
     n = len(impressions)
     k_topic, k_vert = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    # by user and time: the searches and gathers then walk memory in order
+    order = np.lexsort((impressions["ts"].to_numpy(), impressions["user_id"].to_numpy()))
     parts = list(_chunks(n, chunk))
     for part in tqdm(parts, desc="synth: affinity", disable=not progress or len(parts) < 2):
-        imps = impressions.iloc[part]
+        rows = order[part]
+        imps = impressions.iloc[rows]
         idx = history_index(events, imps, history_len)
         valid = idx >= 0
         safe = np.where(valid, idx, 0)
         same_topic = valid & (ev_topic[safe] == imps["topic"].to_numpy()[:, None])
         same_vert = valid & (ev_vert[safe] == imps["vertical"].to_numpy()[:, None])
-        k_topic[part] = same_topic.sum(axis=1)
-        k_vert[part] = (same_vert & ~same_topic).sum(axis=1)
+        k_topic[rows] = same_topic.sum(axis=1)
+        k_vert[rows] = (same_vert & ~same_topic).sum(axis=1)
     return k_topic, k_vert
