@@ -44,13 +44,15 @@ class ServiceState:
     async def encode(
         self, model: LoadedModel, texts: list[str], deadline: float, source: str
     ) -> np.ndarray:
-        """Vectors of ``texts`` through the model's encoder batcher (raises Unavailable)."""
+        """Vectors of ``texts`` through the model's encoder batcher (raises Unavailable),
+        rounded through fp16 as Redis stores them, so a vector scores the same whether it
+        was just encoded, cached in process, or read back from Redis."""
         if not texts:
             return np.zeros((0, model.bundle.manifest.dims.d), dtype=np.float32)
         assert model.encode_batcher is not None
         vectors = await model.encode_batcher.submit(texts, len(texts), deadline)
         self.metrics.encoded_texts.labels(source).inc(len(texts))
-        return vectors
+        return vectors.astype(np.float16).astype(np.float32)
 
     def deadline_in(self, seconds: float) -> float:
         return time.monotonic() + seconds

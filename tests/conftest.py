@@ -1,0 +1,24 @@
+"""Fixtures shared by the service's integration and end-to-end tests: a real tiny bundle
+and a real Redis server (no mocks)."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import RedisProcess
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle() -> Path:
+    from tests.support.bundles import tiny_bundle as build
+
+    return build(seed=0)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    server = RedisProcess(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()

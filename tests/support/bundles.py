@@ -1,0 +1,39 @@
+"""The tiny real bundle (model_export.export.tiny), built once and cached between runs.
+
+The cache key hashes the code that makes a bundle (model_export and the shared features), so
+a change to that code rebuilds it. Training it takes under a minute.
+"""
+
+import hashlib
+import shutil
+from pathlib import Path
+
+from service.bundle.loader import BundleError, load_bundle
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = ROOT / ".cache" / "test-bundles"
+SOURCES = ("model_export", "service/features", "service/bundle")
+
+
+def code_hash() -> str:
+    digest = hashlib.sha256()
+    for folder in SOURCES:
+        for file in sorted((ROOT / folder).rglob("*.py")):
+            digest.update(file.relative_to(ROOT).as_posix().encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def tiny_bundle(seed: int = 0) -> Path:
+    """A verified tiny bundle directory (built now, or reused from the cache)."""
+    from model_export.export.tiny import build_tiny_bundle
+
+    home = CACHE / f"{code_hash()}-{seed}"
+    bundle = home / "bundle"
+    try:
+        load_bundle(bundle)
+        return bundle
+    except BundleError:
+        shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    return build_tiny_bundle(bundle, seed=seed)
