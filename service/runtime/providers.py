@@ -6,6 +6,7 @@ silently falls back to CPU); otherwise CPU. The choice is logged and reported by
 """
 
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,9 @@ def create_session(model: Path, config: SessionConfig) -> ort.InferenceSession:
     wanted = wanted_providers(config.providers, available)
     opts = session_options(config.intra_op_threads, config.inter_op_threads)
     try:
-        session = ort.InferenceSession(str(model), sess_options=opts, providers=wanted)
+        with warnings.catch_warnings():  # a provider that is not there: we log it below
+            warnings.simplefilter("ignore", UserWarning)
+            session = ort.InferenceSession(str(model), sess_options=opts, providers=wanted)
     except Exception as exc:  # a CUDA provider that cannot initialise raises here
         if wanted == [CPU]:
             raise

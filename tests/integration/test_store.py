@@ -1,0 +1,75 @@
+"""The Redis store against a real Redis server: one round trip reads, writes with TTL, the
+atomic per-user update under racing writers, and failing fast when Redis is gone."""
+
+import asyncio
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+from service.errors import DependencyDown
+from service.metrics import Metrics
+from service.settings import RedisSettings
+from service.store.codec import encode_ad
+from service.store.redis_store import RedisStore
+from tests.support.processes import RedisProcess
+
+
+def make_store(url: str, **kw: object) -> RedisStore:
+    settings = RedisSettings(url=url, key_prefix=f"t-{uuid.uuid4().hex[:8]}:", **kw)
+    return RedisStore(url, settings, Metrics())
+
+
+async def test_read_for_rank_gets_user_and_ads_in_one_call(redis_server: RedisProcess) -> None:
+    store = make_store(redis_server.url)
+    keys = store.keys
+    await store.write("t", [(keys.user("v1", "u"), b"matrix"),
+                            (keys.ad("v1", "a"), encode_ad(np.ones(4), "v1"))], 60)  # fmt: skip
+    read = await store.read_for_rank("v1", "u", ["a", "missing"])
+    assert read.ok and read.user == b"matrix"
+    assert read.ads[0] is not None and read.ads[1] is None
+    assert 0 < await store.fast.ttl(keys.user("v1", "u")) <= 60
+    other_version = await store.read_for_rank("v2", "u", ["a"])
+    assert other_version.user is None and other_version.ads == [None]
+    await store.close()
+
+
+async def test_racing_updates_of_one_user_lose_nothing(redis_server: RedisProcess) -> None:
+    store = make_store(redis_server.url)
+
+    def appender(item: str):
+        async def compute(matrix: bytes | None, hist: bytes | None) -> tuple[bytes, bytes]:
+            await asyncio.sleep(0.005)  # widen the race window
+            items = (hist or b"").split(b",") if hist else []
+            new = b",".join([*items, item.encode()])
+            return new, new
+
+        return compute
+
+    await asyncio.gather(*(store.update_user("v1", "racer", appender(f"e{i}")) for i in range(20)))
+    hist = await store.fast.get(store.keys.history("racer"))
+    assert sorted(hist.split(b",")) == sorted(f"e{i}".encode() for i in range(20))
+    await store.close()
+
+
+async def test_a_dead_redis_fails_fast_and_opens_the_breaker(tmp_path) -> None:
+    server = RedisProcess(tmp_path)
+    server.start()
+    store = make_store(server.url, breaker_failures=2, breaker_reset_s=0.3)
+    assert (await store.read_for_rank("v", "u", [])).ok
+    server.stop()
+    for _ in range(2):
+        started = time.perf_counter()
+        read = await store.read_for_rank("v", "u", ["a"])
+        assert not read.ok and read.ads == [None]
+        assert time.perf_counter() - started < 0.2
+    assert store.breaker.state == "open"
+    with pytest.raises(DependencyDown):
+        await store.write("t", [("k", b"v")], 10)
+    server.start()
+    await asyncio.sleep(0.35)
+    assert (await store.read_for_rank("v", "u", [])).ok  # the half-open trial succeeds
+    assert store.breaker.state == "closed"
+    await store.close()
+    server.stop()
