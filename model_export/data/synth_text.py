@@ -7,7 +7,7 @@ The offer is the visible part of an ad's quality: its effect on the click logit 
 """
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
@@ -32,6 +32,7 @@ OFFERS: tuple[Offer, ...] = (
     Offer("Sign up today", -0.15, False),
     Offer("Learn more on our website", -0.35, False),
 )
+T = TypeVar("T")
 SERVICE_VERTICALS = frozenset({"Travel", "Finance", "Education"})
 
 SUBJECT_TEMPLATES = (
@@ -78,6 +79,10 @@ _BRAND_HEADS = (
 _BRAND_TAILS = ("ly", "ora", "vik", "mont", "wave", "stone", "peak", "field", "nest", "craft")
 
 
+def _pick(rng: np.random.Generator, options: Sequence[T]) -> T:
+    return options[int(rng.integers(len(options)))]
+
+
 def _capitalise(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -121,10 +126,7 @@ def ad_copy(
     rng: np.random.Generator, topic: Topic, brands: Sequence[str], offers: Sequence[int]
 ) -> AdCopy:
     """Title and description of one ad of a topic: brand, product, offer phrase, pitch."""
-    product = topic.products[rng.integers(len(topic.products))]
-    brand = brands[rng.integers(len(brands))]
-    template = AD_TEMPLATES[rng.integers(len(AD_TEMPLATES))]
-    offer = int(offers[rng.integers(len(offers))])
-    pitch = PITCHES[rng.integers(len(PITCHES))]
+    product, brand = _pick(rng, topic.products), _pick(rng, brands)
+    template, offer, pitch = _pick(rng, AD_TEMPLATES), _pick(rng, offers), _pick(rng, PITCHES)
     title = _capitalise(template.format(brand=brand, x=product))
     return AdCopy(title, f"{OFFERS[offer].phrase}. {pitch}", offer)
