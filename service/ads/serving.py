@@ -6,6 +6,7 @@ import orjson
 
 from service.ads.protocol import Ad, AdsRequest
 from service.features.text import ad_text
+from service.runtime.model import LoadedModel
 from service.state import ServiceState
 from service.store.codec import encode_ad
 
@@ -15,7 +16,10 @@ class AdsService:
         self.svc = svc
 
     async def upsert(self, req: AdsRequest) -> dict[str, object]:
-        model = self.svc.holder.model
+        with self.svc.holder.use() as model:
+            return await self._upsert(model, req)
+
+    async def _upsert(self, model: LoadedModel, req: AdsRequest) -> dict[str, object]:
         started = time.perf_counter()
         deadline = self.svc.deadline_in(self.svc.settings.batch.write_timeout_ms / 1000)
         texts = [ad_text(a.title, a.description, a.category) for a in req.ads]

@@ -27,7 +27,10 @@ class EventsService:
         self.svc = svc
 
     async def apply(self, req: EventsRequest) -> dict[str, object]:
-        model = self.svc.holder.model
+        with self.svc.holder.use() as model:
+            return await self._apply(model, req)
+
+    async def _apply(self, model: LoadedModel, req: EventsRequest) -> dict[str, object]:
         deadline = self.svc.deadline_in(self.svc.settings.batch.write_timeout_ms / 1000)
         by_user = group_events(req.events, now=time.time())
         fresh = [i for items in by_user.values() for i in items]

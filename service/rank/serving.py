@@ -89,8 +89,13 @@ class RankService:
     async def rank(
         self, req: RankRequest, request_id: str, gone: asyncio.Future | None = None
     ) -> bytes:
+        with self.svc.holder.use() as model:
+            return await self._rank(model, req, request_id, gone)
+
+    async def _rank(
+        self, model: LoadedModel, req: RankRequest, request_id: str, gone: asyncio.Future | None
+    ) -> bytes:
         started = time.perf_counter()
-        model = self.svc.holder.model
         deadline = self.deadline(req)
         assert model.rank_batcher is not None
         model.rank_batcher.admit(len(req.candidates), deadline)

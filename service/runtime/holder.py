@@ -1,14 +1,17 @@
 """Holds the model being served and swaps in a new one without failing a request.
 
-A request takes ``holder.model`` once and uses that model throughout (its vectors, its
-batchers), so a swap in the middle of a request changes nothing for it. ``reload`` loads and
-warms the new bundle in a thread beside the old one; only then does it swap; the old model
-drains its queues in the background and stops. A bundle that fails to load is refused and
-the old one keeps serving.
+A request takes the model once (``with holder.use() as model``) and uses it throughout (its
+vectors, its batchers), so a swap in the middle of a request changes nothing for it.
+``reload`` loads and warms the new bundle in a thread beside the old one; only then does it
+swap; the old model stops once the requests still using it have finished. A bundle that
+fails to load is refused and the old one keeps serving.
 """
 
 import asyncio
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from service.bundle.loader import BundleError
@@ -35,6 +38,16 @@ class ModelHolder:
             raise NotReady("model is not loaded yet")
         return self._model
 
+    @contextmanager
+    def use(self) -> Iterator[LoadedModel]:
+        """The current model, kept alive for the duration of the ``with`` block."""
+        model = self.model
+        model.users += 1
+        try:
+            yield model
+        finally:
+            model.users -= 1
+
     @property
     def loaded(self) -> LoadedModel | None:
         return self._model
@@ -60,7 +73,7 @@ class ModelHolder:
             return new
 
     def _retire(self, old: LoadedModel) -> None:
-        task = asyncio.get_running_loop().create_task(old.close())
+        task = asyncio.get_running_loop().create_task(_close_when_unused(old))
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
 
@@ -70,6 +83,14 @@ class ModelHolder:
         if self._model is not None:
             await self._model.close(drain_s=5.0)
             self._model = None
+
+
+async def _close_when_unused(model: LoadedModel, grace_s: float = 60.0) -> None:
+    deadline = time.monotonic() + grace_s
+    while model.users > 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await model.close()
+    log.info("retired model", extra={"version": model.version})
 
 
 def _provider_labels(model: LoadedModel) -> dict[str, str]:

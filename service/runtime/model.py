@@ -77,6 +77,7 @@ class LoadedModel:
     priors: PriorTable
     ad_cache: VectorCache
     load_s: float
+    users: int = 0  # requests using this model right now
     rank_batcher: MicroBatcher | None = field(default=None, repr=False)
     encode_batcher: MicroBatcher | None = field(default=None, repr=False)
 

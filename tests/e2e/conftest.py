@@ -19,7 +19,7 @@ def start_service(
     """Start a service with extra flags (its own key prefix); all are stopped at the end."""
     started: list[ServiceProcess] = []
 
-    def start(*flags: str, redis: RedisProcess | None = None, bundle: Path | None = None):  # noqa: ANN202
+    def start(*flags: str, redis: RedisProcess | None = None, bundle: Path | None = None):
         logs = tmp_path_factory.mktemp("service") / "service.log"
         prefix = f"e2e-{uuid.uuid4().hex[:8]}:"
         proc = ServiceProcess(bundle or tiny_bundle, (redis or redis_server).url, logs,
