@@ -40,8 +40,14 @@ DATA_DIR = "recbole/dataset_example/ml-100k/"
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "adrank"
 LIKED_RATING = 4
 # The age bands of the MovieLens 1M release: (exclusive upper bound, band).
-AGE_BANDS = ((18, "under 18"), (25, "18-24"), (35, "25-34"), (45, "35-44"), (50, "45-49"),
-             (56, "50-55"))  # fmt: skip
+AGE_BANDS = (
+    (18, "under 18"),
+    (25, "18-24"),
+    (35, "25-34"),
+    (45, "35-44"),
+    (50, "45-49"),
+    (56, "50-55"),
+)
 OLDEST_BAND = "56+"
 UNKNOWN_GENRE = "unknown"
 
@@ -52,8 +58,17 @@ def fetch_wheel(cache_dir: Path = DEFAULT_CACHE_DIR) -> Path:
     wheel = Path(cache_dir) / RECBOLE_WHEEL
     if not wheel.is_file():
         wheel.parent.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                   RECBOLE_REQUIREMENT, "-d", str(wheel.parent)]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            RECBOLE_REQUIREMENT,
+            "-d",
+            str(wheel.parent),
+        ]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     if digest != RECBOLE_SHA256:
@@ -65,8 +80,14 @@ def read_table(wheel: zipfile.ZipFile, name: str) -> pd.DataFrame:
     """One tab-separated table of the data set (``inter``, ``item``, ``user``) as strings,
     with the recbole type suffixes (``user_id:token``) cut from the column names."""
     data = wheel.read(f"{DATA_DIR}ml-100k.{name}")
-    table = pd.read_csv(io.BytesIO(data), sep="\t", dtype=str, keep_default_na=False,
-                        quoting=csv.QUOTE_NONE, encoding="utf-8")  # fmt: skip
+    table = pd.read_csv(
+        io.BytesIO(data),
+        sep="\t",
+        dtype=str,
+        keep_default_na=False,
+        quoting=csv.QUOTE_NONE,
+        encoding="utf-8",
+    )
     return table.rename(columns=lambda column: column.split(":")[0])
 
 

@@ -120,8 +120,12 @@ def test_written_lines_leave_missing_values_out(tmp_path: Path) -> None:
     assert lines[0]["p_true"] == 0.25
     assert lines[0]["context"] == {"device": "mobile", "hour": 22, "weekday": 1}
     ads = [orjson.loads(x) for x in (tmp_path / "ads.jsonl").read_bytes().splitlines()]
-    assert ads[2] == {"ad_id": "7", "title": "Café — crème", "description": "Unicode ✓",
-                      "category": ""}  # fmt: skip
+    assert ads[2] == {
+        "ad_id": "7",
+        "title": "Café — crème",
+        "description": "Unicode ✓",
+        "category": "",
+    }
 
 
 def test_context_floats_from_pandas_are_written_as_integers(tmp_path: Path) -> None:
@@ -385,8 +389,14 @@ def test_the_first_invalid_row_raises_with_its_field(tmp_path: Path) -> None:
 
 def test_pure_parser_returns_normalised_values() -> None:
     row = {"user_id": 5, "ad_id": "a", "ts": TS, "label": 1, "context": {"d": "m", "s": None}}
-    assert parse_impression(row) == ("5", "a", TS, 1, pytest.approx(np.nan, nan_ok=True),
-                                     {"d": "m"})  # fmt: skip
+    assert parse_impression(row) == (
+        "5",
+        "a",
+        TS,
+        1,
+        pytest.approx(np.nan, nan_ok=True),
+        {"d": "m"},
+    )
     with pytest.raises(RowError) as caught:
         parse_impression({**row, "label": 3})
     assert caught.value.reason == "field 'label': must be 0 or 1"

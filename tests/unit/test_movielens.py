@@ -89,9 +89,19 @@ def test_context_holds_user_attributes_and_time(movielens: ClickLog) -> None:
 
 @pytest.mark.parametrize(
     ("age", "band"),
-    [(7, "under 18"), (17, "under 18"), (18, "18-24"), (24, "18-24"), (25, "25-34"),
-     (49, "45-49"), (50, "50-55"), (55, "50-55"), (56, "56+"), (73, "56+")],
-)  # fmt: skip
+    [
+        (7, "under 18"),
+        (17, "under 18"),
+        (18, "18-24"),
+        (24, "18-24"),
+        (25, "25-34"),
+        (49, "45-49"),
+        (50, "50-55"),
+        (55, "50-55"),
+        (56, "56+"),
+        (73, "56+"),
+    ],
+)
 def test_age_bands(age: int, band: str) -> None:
     assert age_band(age) == band
 
@@ -168,8 +178,9 @@ def _toy_log(ad_ids: list[str]) -> ClickLog:
             "p_true": np.full(n, np.nan),
         }
     )
-    ads = pd.DataFrame({"ad_id": sorted(set(ad_ids)), "title": "t", "description": "",
-                        "category": ""})  # fmt: skip
+    ads = pd.DataFrame(
+        {"ad_id": sorted(set(ad_ids)), "title": "t", "description": "", "category": ""}
+    )
     return ClickLog("toy", ads, pd.DataFrame(), impressions)
 
 
