@@ -110,6 +110,9 @@ class ReadReport:
         if len(self.examples) < MAX_EXAMPLES:
             self.examples.append(str(error))
 
+    def __str__(self) -> str:
+        return self.format()
+
     def format(self) -> str:
         """A human-readable summary for the command line."""
         kept = ", ".join(f"{f}: {n:,}" for f, n in self.rows.items())
@@ -462,6 +465,25 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def read_ads(
+    path: Path, *, skip_invalid: bool = False, report: ReadReport | None = None
+) -> pd.DataFrame:
+    """The ads of one ads.jsonl file, validated like ``read_clicklog`` does (invalid rows
+    skipped are counted in ``report`` when given)."""
+    reader = _Reader(report or ReadReport(), skip_invalid)
+    with _gc_paused():
+        return _read_ads(reader, _require(Path(path)))
+
+
+def read_events(
+    path: Path, *, skip_invalid: bool = False, report: ReadReport | None = None
+) -> pd.DataFrame:
+    """The behaviour events of one events.jsonl file, validated like ``read_clicklog`` does."""
+    reader = _Reader(report or ReadReport(), skip_invalid)
+    with _gc_paused():
+        return _read_events(reader, _require(Path(path)))
 
 
 def _read_log(reader: _Reader, data_dir: Path, name: str) -> ClickLog:

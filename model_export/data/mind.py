@@ -212,7 +212,7 @@ def read_behaviors(
 # ---------------------------------------------------------------- building the click log
 
 
-def _strings(values: Sequence[object]) -> pd.Series:
+def _strings(values: Sequence[object] | np.ndarray) -> pd.Series:
     return pd.Series(list(values), dtype=str)
 
 

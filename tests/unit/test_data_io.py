@@ -11,9 +11,12 @@ from model_export.data.clicklog import ClickLog
 from model_export.data.io import (
     MAX_EXAMPLES,
     DataError,
+    ReadReport,
     RowError,
     parse_impression,
+    read_ads,
     read_clicklog,
+    read_events,
     write_clicklog,
 )
 from service.features.context import time_context
@@ -447,3 +450,27 @@ def test_skip_mode_keeps_at_most_ten_examples(tmp_path: Path) -> None:
     assert len(log.impressions) == 3
     assert report.skipped["impressions.jsonl"] == {"row must be a JSON object": 25}
     assert len(report.examples) == MAX_EXAMPLES
+
+
+# ---------------------------------------------------------------- single files
+
+
+def test_ads_and_events_files_read_alone(tmp_path: Path) -> None:
+    _valid_dir(tmp_path)
+    ads = read_ads(tmp_path / "ads.jsonl")
+    assert ads.to_dict("records") == [
+        {"ad_id": "a1", "title": "Red shoes", "description": "Soft", "category": "shoes"},
+        {"ad_id": "a2", "title": "Blue hat", "description": "", "category": ""},
+    ]
+    events = read_events(tmp_path / "events.jsonl")
+    assert events.values.tolist() == [["u1", "a1", "Red shoes", "click", TS]]
+
+
+def test_single_file_skip_mode_reports_into_the_given_report(tmp_path: Path) -> None:
+    _valid_dir(tmp_path)
+    _replace_line(tmp_path / "events.jsonl", 1, '{"user_id": "u1"}')
+    report = ReadReport()
+    events = read_events(tmp_path / "events.jsonl", skip_invalid=True, report=report)
+    assert len(events) == 0
+    assert report.skipped == {"events.jsonl": {"field 'type': missing (required)": 1}}
+    assert str(report) == report.format()
