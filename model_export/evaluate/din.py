@@ -67,6 +67,7 @@ class DinConfig:
     att_hidden_units: tuple[int, ...] = (64, 16)
     dnn_dropout: float = 0.0
     l2_reg_embedding: float = 1e-6
+    init_std: float = 1e-4  # of the embeddings; DeepCTR's default
     lr: float = 1e-3
     batch_size: int = 256
     max_epochs: int = 10
@@ -278,6 +279,7 @@ def train_din(
         att_hidden_size=config.att_hidden_units,
         dnn_dropout=config.dnn_dropout,
         l2_reg_embedding=config.l2_reg_embedding,
+        init_std=config.init_std,
         seed=seed,
     )
     x_train = _matrix(model, featurizer.features(train))

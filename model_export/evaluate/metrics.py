@@ -17,6 +17,7 @@
 from typing import Literal, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 EPS = 1e-7
 BinStrategy = Literal["uniform", "quantile"]
@@ -38,7 +39,7 @@ class CalibrationBins(NamedTuple):
     counts: np.ndarray
 
 
-def _as_arrays(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _as_arrays(y: ArrayLike, p: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y, dtype=np.float64).ravel()
     p = np.asarray(p, dtype=np.float64).ravel()
     if y.shape != p.shape:
@@ -59,7 +60,7 @@ def _tie_block_ranks(new_block: np.ndarray, offset: np.ndarray) -> np.ndarray:
     return np.repeat(mean_rank, ends - starts) - offset
 
 
-def auc(y: np.ndarray, p: np.ndarray) -> float:
+def auc(y: ArrayLike, p: ArrayLike) -> float:
     """ROC AUC from average ranks (ties count one half); NaN with a single class."""
     y, p = _as_arrays(y, p)
     n_pos = float(y.sum())
@@ -75,7 +76,7 @@ def auc(y: np.ndarray, p: np.ndarray) -> float:
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
-def _group_codes(groups: np.ndarray) -> np.ndarray:
+def _group_codes(groups: ArrayLike) -> np.ndarray:
     groups = np.asarray(groups).ravel()
     if groups.dtype.kind in "iu":
         return groups.astype(np.int64)
@@ -84,7 +85,7 @@ def _group_codes(groups: np.ndarray) -> np.ndarray:
     return np.unique(groups, return_inverse=True)[1].astype(np.int64).ravel()
 
 
-def gauc(y: np.ndarray, p: np.ndarray, groups: np.ndarray) -> GroupAuc:
+def gauc(y: ArrayLike, p: ArrayLike, groups: ArrayLike) -> GroupAuc:
     """Per-group AUC weighted by group size, over groups with both labels (NaN if none)."""
     y, p = _as_arrays(y, p)
     g = _group_codes(groups)
@@ -109,11 +110,11 @@ def gauc(y: np.ndarray, p: np.ndarray, groups: np.ndarray) -> GroupAuc:
     return GroupAuc(value, int(ok.sum()), int(size[ok].sum()))
 
 
-def logloss(y: np.ndarray, p: np.ndarray, eps: float = EPS) -> float:
+def logloss(y: ArrayLike, p: ArrayLike, eps: float = EPS) -> float:
     """Mean binary cross-entropy, predictions clipped to ``[eps, 1 - eps]``."""
-    y, p = _as_arrays(y, p)
-    p = np.clip(p, eps, 1 - eps)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+    labels, probs = _as_arrays(y, p)
+    q = np.clip(probs, eps, 1 - eps)
+    return float(-np.mean(labels * np.log(q) + (1 - labels) * np.log1p(-q)))
 
 
 def _bin_index(p: np.ndarray, n_bins: int, strategy: BinStrategy) -> np.ndarray:
@@ -126,7 +127,7 @@ def _bin_index(p: np.ndarray, n_bins: int, strategy: BinStrategy) -> np.ndarray:
 
 
 def calibration_bins(
-    y: np.ndarray, p: np.ndarray, n_bins: int = 15, strategy: BinStrategy = "uniform"
+    y: ArrayLike, p: ArrayLike, n_bins: int = 15, strategy: BinStrategy = "uniform"
 ) -> CalibrationBins:
     """Mean prediction, observed click rate and row count of each non-empty bin."""
     y, p = _as_arrays(y, p)
@@ -138,7 +139,7 @@ def calibration_bins(
     return CalibrationBins(sum_p[keep] / count[keep], sum_y[keep] / count[keep], count[keep])
 
 
-def ece(y: np.ndarray, p: np.ndarray, n_bins: int = 15, strategy: BinStrategy = "uniform") -> float:
+def ece(y: ArrayLike, p: ArrayLike, n_bins: int = 15, strategy: BinStrategy = "uniform") -> float:
     """Expected calibration error over ``n_bins`` bins (equal-width unless told otherwise)."""
     bins = calibration_bins(y, p, n_bins, strategy)
     total = bins.counts.sum()
@@ -147,7 +148,7 @@ def ece(y: np.ndarray, p: np.ndarray, n_bins: int = 15, strategy: BinStrategy = 
     return float(np.sum(bins.counts / total * np.abs(bins.frac_pos - bins.mean_p)))
 
 
-def roc_curve(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def roc_curve(y: ArrayLike, p: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """False and true positive rates at every distinct threshold, from (0, 0) to (1, 1)."""
     y, p = _as_arrays(y, p)
     if len(y) == 0:
@@ -161,7 +162,7 @@ def roc_curve(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evaluate_predictions(
-    y: np.ndarray, p: np.ndarray, groups: np.ndarray | None = None, n_bins: int = 15
+    y: ArrayLike, p: ArrayLike, groups: ArrayLike | None = None, n_bins: int = 15
 ) -> dict[str, float | int]:
     """All metrics of one model on one subset.
 

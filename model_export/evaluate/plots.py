@@ -6,15 +6,18 @@ through pyplot, so nothing here touches the global backend or needs a display.
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from numpy.typing import ArrayLike
 
 from model_export.evaluate.metrics import BinStrategy, auc, calibration_bins, ece, roc_curve
 
-Curves = Mapping[str, tuple[np.ndarray, np.ndarray]]  # model name -> (labels, predictions)
+Curves = Mapping[str, tuple[ArrayLike, ArrayLike]]  # model name -> (labels, predictions)
 DPI = 120
 
 
@@ -88,13 +91,13 @@ def plot_reliability(
     return _save(fig, path)
 
 
-def _series(history: Sequence[Mapping[str, float | int | None]], key: str) -> tuple[list, list]:
+def _series(history: Sequence[Mapping[str, Any]], key: str) -> tuple[list, list]:
     points = [(row["epoch"], row[key]) for row in history if row.get(key) is not None]
     return [e for e, _ in points], [v for _, v in points]
 
 
 def plot_training_curves(
-    history: Sequence[Mapping[str, float | int | None]], path: str | Path, title: str = "Training"
+    history: Sequence[Mapping[str, Any]], path: str | Path, title: str = "Training"
 ) -> Path:
     """Per epoch: train loss and validation log loss (left), validation AUC (right).
 
@@ -125,5 +128,6 @@ def plot_training_curves(
     right.legend(fontsize="small")
     for ax in (left, right):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title)
     return _save(fig, path)
