@@ -44,7 +44,6 @@ AD_KEYS = frozenset({"ad_id", "title", "description", "category"})
 EVENT_KEYS = frozenset({"user_id", "item_id", "text", "type", "ts"})
 IMPRESSION_KEYS = frozenset({"user_id", "ad_id", "ts", "label", "context", "p_true"})
 USER_KEYS = frozenset({"user_id", "attributes"})
-TIME_FIELDS = ("hour", "weekday")
 
 Context = dict[str, str | int]
 Ad = tuple[str, str, str, str]
@@ -508,7 +507,7 @@ def _values(column: pd.Series, *, context: bool) -> tuple[list[object], bool]:
     has_missing = bool(missing.any())
     if has_missing:
         values = [None if m else v for v, m in zip(values, missing.tolist(), strict=True)]
-    if context and column.dtype.kind in "fO":
+    if context and (column.dtype == object or column.dtype.kind == "f"):
         values = [_context_value(v) for v in values]
     return values, has_missing
 

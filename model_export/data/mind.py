@@ -165,9 +165,13 @@ def parse_behavior(line: str, news: Container[str]) -> Behavior:
 
 
 def _valid_lines(
-    path: Path, parse: Callable[[str], T], report: ReadReport, skip_invalid: bool
+    path: Path,
+    parse: Callable[[str, int], T],
+    report: ReadReport,
+    skip_invalid: bool,
 ) -> Iterator[T]:
-    """The parsed non-blank lines of a file; invalid ones raise or are counted."""
+    """``parse(line, line number)`` of each non-blank line; invalid ones raise or are
+    counted."""
     if not path.is_file():
         raise DataError(f"{path.name}: required file not found in {path.parent}", path.name)
     report.rows.setdefault(path.name, 0)
@@ -177,7 +181,7 @@ def _valid_lines(
             if not line.strip():
                 continue
             try:
-                parsed = parse(line)
+                parsed = parse(line, number)
             except RowError as exc:
                 error = DataError.at(path.name, number, exc)
                 if not skip_invalid:
@@ -191,11 +195,12 @@ def _valid_lines(
 def read_news(path: Path, report: ReadReport, skip_invalid: bool) -> dict[str, News]:
     """News by id; a repeated id is invalid."""
     news: dict[str, News] = {}
+    first_line: dict[str, int] = {}
 
-    def parse_new(line: str) -> News:
+    def parse_new(line: str, number: int) -> News:
         item = parse_news(line)
-        if item.news_id in news:
-            raise RowError("news_id", "duplicate", item.news_id)
+        if first_line.setdefault(item.news_id, number) != number:
+            raise RowError("news_id", f"duplicate of line {first_line[item.news_id]}", item.news_id)
         return item
 
     for item in _valid_lines(path, parse_new, report, skip_invalid):
@@ -206,7 +211,8 @@ def read_news(path: Path, report: ReadReport, skip_invalid: bool) -> dict[str, N
 def read_behaviors(
     path: Path, news: Container[str], report: ReadReport, skip_invalid: bool
 ) -> list[Behavior]:
-    return list(_valid_lines(path, lambda line: parse_behavior(line, news), report, skip_invalid))
+    lines = _valid_lines(path, lambda line, _: parse_behavior(line, news), report, skip_invalid)
+    return list(lines)
 
 
 # ---------------------------------------------------------------- building the click log

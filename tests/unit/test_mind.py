@@ -150,7 +150,7 @@ def test_broken_behaviors_lines_name_file_line_and_field(
     [
         (
             "N1\tsports\tnfl\tAgain\t\t\t[]\t[]",
-            "news.tsv:4: field 'news_id': duplicate, got \"N1\"",
+            "news.tsv:4: field 'news_id': duplicate of line 1, got \"N1\"",
         ),
         ("N5\tsports\tnfl\t\t\t\t[]\t[]", "news.tsv:4: field 'title': must not be empty, got \"\""),
         ("N5\ta\tb\tc\td\te\tf\tg\th", "news.tsv:4: expected 4 to 8 tab-separated fields, got 9"),
