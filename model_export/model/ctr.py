@@ -4,7 +4,6 @@ Each training row is one impression, so every row is its own "user" (``user_inde
 serving batches several candidates per user through the same head.
 """
 
-import torch
 from torch import Tensor, nn
 
 from model_export.model.encoder import PooledBert
@@ -39,6 +38,7 @@ class CTRModel(nn.Module):
         """``vectors``: (T, d) text vectors; ``ad_index`` (B,) and ``history_index`` (B, H)
         point into them (-1 = padding). Returns logits (B,) and attention weights (B, H)."""
         mask = (history_index >= 0).to(vectors.dtype)
-        history = vectors[history_index.clamp(min=0)] * mask.unsqueeze(-1)
-        users = torch.arange(len(ad_index), device=ad_index.device)
-        return self.head(history, mask, context, vectors[ad_index], users, bucket, prior)
+        safe = history_index.clamp(min=0)
+        history = vectors[safe] * mask.unsqueeze(-1)
+        keys = self.head.item_keys(vectors)[safe]  # per unique text, then gathered
+        return self.head.score(keys, history, mask, context, vectors[ad_index], None, bucket, prior)

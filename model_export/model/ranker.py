@@ -19,11 +19,19 @@ from torch import Tensor, nn
 from model_export.model.blocks import MLP
 from service.features.prior import N_PRIOR_FEATURES
 
+Rows = Tensor | None  # user_index; None when candidate i belongs to user i (training)
+
+
+def _rows(per_user: Tensor, user_index: Rows) -> Tensor:
+    """Each candidate's row of a per-user tensor."""
+    return per_user if user_index is None else per_user[user_index]
+
 
 @dataclass(frozen=True)
 class HeadConfig:
     d: int = 128
-    attention_dim: int = 64
+    attention_heads: int = 2
+    attention_dim: int = 32  # per head
     context_dim: int = 8
     id_dim: int = 16
     hidden: tuple[int, ...] = (128, 64)
@@ -31,34 +39,44 @@ class HeadConfig:
 
 
 class RankingHead(nn.Module):
-    """(history, mask, context, candidates, user_index, ad_bucket, ad_prior) → (logit, weights)."""
+    """(history, mask, context, candidates, user_index, ad_bucket, ad_prior) → (logit, weights).
+
+    Several gates (heads) may look for different kinds of match — the same fine topic, the
+    same broad interest — and each reports its own mass and its own gated mean.
+    """
 
     def __init__(self, cfg: HeadConfig, context_sizes: Sequence[int], id_buckets: int):
         super().__init__()
-        self.query = nn.Linear(cfg.d, cfg.attention_dim, bias=False)
-        self.key = nn.Linear(cfg.d, cfg.attention_dim, bias=False)
-        self.gate_bias = nn.Parameter(torch.tensor(-2.0))
+        self.heads, self.head_dim = cfg.attention_heads, cfg.attention_dim
+        self.query = nn.Linear(cfg.d, cfg.attention_heads * cfg.attention_dim, bias=False)
+        self.key = nn.Linear(cfg.d, cfg.attention_heads * cfg.attention_dim, bias=False)
+        self.gate_bias = nn.Parameter(torch.full((cfg.attention_heads, 1), -2.0))
         self.scale = 1.0 / math.sqrt(cfg.attention_dim)
         self.context_emb = nn.ModuleList(nn.Embedding(n, cfg.context_dim) for n in context_sizes)
         self.id_emb = nn.Embedding(id_buckets, cfg.id_dim)
         user_in = cfg.d + len(context_sizes) * cfg.context_dim
-        pair_in = 3 * cfg.d + 1 + cfg.id_dim + N_PRIOR_FEATURES
+        pair_in = (1 + 2 * cfg.attention_heads) * cfg.d + cfg.attention_heads
+        pair_in += cfg.id_dim + N_PRIOR_FEATURES
         self.user_layer = nn.Linear(user_in, cfg.hidden[0])
         self.pair_layer = nn.Linear(pair_in, cfg.hidden[0], bias=False)
         self.mlp = MLP(cfg.hidden[0], cfg.hidden[1:], 1, cfg.dropout)
         self.act = nn.Sequential(nn.ReLU(), nn.Dropout(cfg.dropout))
         self.prior_weight = nn.Parameter(torch.tensor(1.0))
 
+    def item_keys(self, vectors: Tensor) -> Tensor:
+        """Attention keys of item vectors: (..., d) → (..., heads, a)."""
+        return self.key(vectors).unflatten(-1, (self.heads, self.head_dim))
+
     def attend(
-        self, history: Tensor, mask: Tensor, candidates: Tensor, user_index: Tensor
+        self, keys: Tensor, history: Tensor, mask: Tensor, candidates: Tensor, user_index: Rows
     ) -> tuple[Tensor, Tensor]:
-        """Per candidate: sigmoid weights over its user's items (N, H) and their weighted sum."""
-        keys = self.key(history)[user_index]  # (N, H, a)
-        query = self.query(candidates).unsqueeze(-1)  # (N, a, 1)
-        scores = torch.matmul(keys, query).squeeze(-1) * self.scale + self.gate_bias
-        weights = torch.sigmoid(scores) * mask[user_index]
-        summed = torch.matmul(weights.unsqueeze(1), history[user_index]).squeeze(1)  # (N, d)
-        return weights, summed
+        """Per candidate and head: sigmoid weights over the user's items (N, heads, H) and the
+        weighted sums of the items (N, heads, d). ``keys``: (U, H, heads, a)."""
+        query = self.query(candidates).view(-1, self.heads, self.head_dim, 1)
+        scores = torch.matmul(_rows(keys.transpose(1, 2), user_index), query).squeeze(-1)
+        weights = torch.sigmoid(scores * self.scale + self.gate_bias)
+        weights = weights * _rows(mask, user_index).unsqueeze(1)
+        return weights, torch.matmul(weights, _rows(history, user_index))
 
     def user_part(self, history: Tensor, mask: Tensor, context: Tensor) -> Tensor:
         """First-layer activation of the per-user inputs: pooled history and context (U, h)."""
@@ -77,22 +95,40 @@ class RankingHead(nn.Module):
         ad_bucket: Tensor,
         ad_prior: Tensor,
     ) -> tuple[Tensor, Tensor]:
-        weights, summed = self.attend(history, history_mask, candidates, user_index)
-        mass = weights.sum(1, keepdim=True)
-        attended = summed / mass.clamp(min=1e-3)
+        keys = self.item_keys(history)
+        return self.score(
+            keys, history, history_mask, context, candidates, user_index, ad_bucket, ad_prior
+        )
+
+    def score(
+        self,
+        keys: Tensor,
+        history: Tensor,
+        history_mask: Tensor,
+        context: Tensor,
+        candidates: Tensor,
+        user_index: Rows,
+        ad_bucket: Tensor,
+        ad_prior: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        """``forward`` with the history's keys given (training computes them per unique text)
+        and ``user_index`` None when there is one candidate per user (training rows)."""
+        weights, summed = self.attend(keys, history, history_mask, candidates, user_index)
+        mass = weights.sum(2)  # (N, heads)
+        attended = summed / mass.clamp(min=1e-3).unsqueeze(-1)  # (N, heads, d)
+        product = candidates.unsqueeze(1) * attended
         pair = torch.cat(
             [
                 candidates,
-                attended,
-                candidates * attended,
+                attended.flatten(1),
+                product.flatten(1),
                 torch.log1p(mass),
                 self.id_emb(ad_bucket),
                 ad_prior,
             ],
             dim=1,
         )
-        hidden = self.act(
-            self.pair_layer(pair) + self.user_part(history, history_mask, context)[user_index]
-        )
+        user = _rows(self.user_part(history, history_mask, context), user_index)
+        hidden = self.act(self.pair_layer(pair) + user)
         logit = self.mlp(hidden).squeeze(-1) + self.prior_weight * ad_prior[:, 0]
-        return logit, weights
+        return logit, weights.mean(1)

@@ -153,12 +153,19 @@ def load_run(run_dir: Path) -> Run:
     return Run(run_dir, cfg, spec, model, pooled, tokenizer)
 
 
+RESUMABLE_CHANGES = ("epochs", "patience")  # a resumed run may be given more time
+
+
 def _check_same_config(cfg: TrainConfig, run_dir: Path) -> None:
     path = run_dir / "train_config.json"
-    if path.is_file() and orjson.loads(path.read_bytes()) != orjson.loads(cfg.to_json()):
-        raise ValueError(
-            f"{run_dir} holds a run with another config; use a new --out to start over"
-        )
+    if path.is_file():
+        before, now = orjson.loads(path.read_bytes()), orjson.loads(cfg.to_json())
+        changed = sorted(k for k in now if before.get(k) != now[k] and k not in RESUMABLE_CHANGES)
+        if changed:
+            raise ValueError(
+                f"{run_dir} holds a run with another config ({', '.join(changed)} differ); "
+                "use a new --out to start over"
+            )
     path.write_bytes(cfg.to_json())
 
 

@@ -83,11 +83,16 @@ class Trainer:
     def fit(self, resume: bool = True) -> RunState:
         if resume:
             self._resume()
-        while self.state.epoch < self.cfg.epochs and self.state.bad_epochs < self.cfg.patience:
-            loss = self._train_epoch(self.state.epoch)
-            self._validate(loss)
-            self.state.epoch += 1
-            self._save(CHECKPOINT, with_optimizer=True)
+        was_deterministic = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(True)  # CPU scatter-adds otherwise vary run to run
+        try:
+            while self.state.epoch < self.cfg.epochs and self.state.bad_epochs < self.cfg.patience:
+                loss = self._train_epoch(self.state.epoch)
+                self._validate(loss)
+                self.state.epoch += 1
+                self._save(CHECKPOINT, with_optimizer=True)
+        finally:
+            torch.use_deterministic_algorithms(was_deterministic)
         self.model.load_state_dict(torch.load(self.run_dir / BEST, weights_only=True)["model"])
         return self.state
 

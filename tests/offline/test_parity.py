@@ -1,0 +1,41 @@
+"""Export's parity checks catch an ONNX graph that disagrees with PyTorch."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from model_export.export import parity
+from model_export.export.onnx_graphs import export_ranker
+from model_export.model.ranker import HeadConfig, RankingHead
+
+
+@pytest.fixture
+def head_and_session(tmp_path: Path) -> tuple[RankingHead, object, dict[str, np.ndarray]]:
+    torch.manual_seed(0)
+    head = RankingHead(HeadConfig(d=16, attention_dim=8), [5, 3], 64).eval()
+    export_ranker(head, 16, 6, 2, tmp_path / "ranker.onnx")
+    sess = parity.session(str(tmp_path / "ranker.onnx"))
+    vectors = np.random.default_rng(0).normal(size=(10, 16)).astype(np.float32)
+    return head, sess, parity.ranker_inputs(vectors, 6, [5, 3], 64)
+
+
+def test_parity_inputs_cover_full_partial_and_empty_histories(head_and_session) -> None:
+    _, _, inputs = head_and_session
+    assert inputs["history_mask"].sum(1).tolist() == [6, 2, 0]
+    assert set(inputs["user_index"].tolist()) == {0, 1, 2}
+    assert (inputs["ad_bucket"] == 0).any() and (inputs["ad_bucket"] > 0).any()
+
+
+def test_matching_graphs_pass(head_and_session) -> None:
+    head, sess, inputs = head_and_session
+    assert parity.check_ranker(head, sess, inputs) <= parity.PCTR_TOLERANCE
+
+
+def test_a_graph_that_drifted_from_pytorch_fails_loudly(head_and_session) -> None:
+    head, sess, inputs = head_and_session
+    with torch.no_grad():
+        head.mlp.net[-1].bias += 0.01
+    with pytest.raises(parity.ParityError, match="ranker.onnx differs from PyTorch"):
+        parity.check_ranker(head, sess, inputs)

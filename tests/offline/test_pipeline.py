@@ -1,0 +1,123 @@
+"""The offline pipeline end to end through the CLI on a tiny config: synth → train →
+evaluate → export → a bundle the service's loader accepts."""
+
+import json
+import shutil
+from pathlib import Path
+
+import orjson
+import pytest
+
+from adrank.cli import main
+from model_export.train.trainer import BEST, CHECKPOINT
+from service.bundle.loader import load_bundle
+from tests.offline.conftest import TINY_TRAIN
+
+
+def test_train_writes_a_complete_run(tiny_run: Path) -> None:
+    for name in (
+        "train_config.json",
+        "spec.json",
+        "ad_priors.npz",
+        "tokenizer.json",
+        "encoder",
+        BEST,
+        CHECKPOINT,
+        "history.json",
+        "data.json",
+    ):
+        assert (tiny_run / name).exists(), name
+    history = orjson.loads((tiny_run / "history.json").read_bytes())
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert all(0.0 <= row["valid_auc"] <= 1.0 for row in history)
+
+
+def test_evaluate_writes_report_and_plots(
+    tiny_run: Path, tiny_data: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["evaluate", str(tiny_run), "--data", str(tiny_data), "--cache-dir", str(cache_dir)])
+    report = json.loads((tiny_run / "eval" / "report.json").read_text())
+    for model in ("adrank", "popularity", "oracle"):
+        entry = report["models"][model]
+        assert {"auc", "gauc", "logloss", "ece", "n", "oracle_auc"} <= entry.keys(), model
+        assert entry["n"] == report["models"]["adrank"]["n"] > 0
+        assert "test_cold" in entry
+    assert report["oracle_auc"] == report["models"]["oracle"]["auc"] > 0.7
+    for png in ("roc.png", "reliability.png", "training_curves.png"):
+        assert (tiny_run / "eval" / png).stat().st_size > 10_000, png
+    assert "| adrank |" in capsys.readouterr().out
+
+
+def test_export_makes_a_verified_bundle(
+    tiny_run: Path, tiny_data: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "models" / "v1"
+    main(
+        [
+            "export",
+            str(tiny_run),
+            "--out",
+            str(out),
+            "--version",
+            "v1",
+            "--int8",
+            "--data",
+            str(tiny_data),
+            "--cache-dir",
+            str(cache_dir),
+        ]
+    )
+    bundle = load_bundle(out)
+    m = bundle.manifest
+    assert m.version == "v1" and m.dims.history_len == 32 and m.dims.max_tokens == 32
+    assert set(m.files) == {
+        "encoder.onnx",
+        "encoder.int8.onnx",
+        "ranker.onnx",
+        "tokenizer.json",
+        "ad_priors.npz",
+    }
+    parity = m.metrics["parity"]
+    assert parity["ranker_max_abs_diff"] <= 1e-5 and parity["heldout_max_abs_diff"] <= 1e-5
+    assert 0.5 < m.metrics["int8"]["mean_cosine_to_fp32"] <= 1.0
+    assert "auc_cost" in m.metrics["int8"]
+    assert m.data["impressions"] == 6000 and "hour" in m.context_vocab
+    assert len(bundle.priors) > 0
+    assert not out.with_name("v1.partial").exists()
+
+
+def test_training_resumes_from_its_checkpoint(
+    tiny_run: Path, tiny_data: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    """A run stopped after epoch 1 and resumed ends where an uninterrupted run ends."""
+    resumed = tmp_path / "resumed"
+    args = ["train", "--data", str(tiny_data), "--out", str(resumed), "--cache-dir", str(cache_dir)]
+    one_epoch = [a if a != "2" else "1" for a in TINY_TRAIN]
+    main([*args, *one_epoch])
+    main([*args, *TINY_TRAIN])
+    straight = orjson.loads((tiny_run / "history.json").read_bytes())
+    again = orjson.loads((resumed / "history.json").read_bytes())
+    assert [r["valid_auc"] for r in again] == pytest.approx([r["valid_auc"] for r in straight])
+
+
+def test_train_refuses_a_run_dir_of_another_config(
+    tiny_run: Path, tiny_data: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_run, copy)
+    with pytest.raises(ValueError, match="another config"):
+        main(
+            [
+                "train",
+                "--data",
+                str(tiny_data),
+                "--out",
+                str(copy),
+                "--encoder",
+                "tiny",
+                "--epochs",
+                "2",
+                "--lr",
+                "0.1",
+            ]
+        )
