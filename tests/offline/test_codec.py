@@ -25,7 +25,7 @@ def test_user_matrix_round_trip_and_version_check() -> None:
         decode_user(blob, "v2", 8)
     with pytest.raises(CodecError, match="d=8"):
         decode_user(blob, "v1", 16)
-    with pytest.raises(CodecError, match="truncated|header"):
+    with pytest.raises(CodecError, match=r"truncated|header"):
         decode_user(blob[:30], "v1", 8)
     empty = encode_user(UserMatrix(np.zeros((0, 8), np.float16), ()), "v1")
     assert decode_user(empty, "v1", 8).vectors.shape == (0, 8)

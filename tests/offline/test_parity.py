@@ -37,5 +37,5 @@ def test_a_graph_that_drifted_from_pytorch_fails_loudly(head_and_session) -> Non
     head, sess, inputs = head_and_session
     with torch.no_grad():
         head.mlp.net[-1].bias += 0.01
-    with pytest.raises(parity.ParityError, match="ranker.onnx differs from PyTorch"):
+    with pytest.raises(parity.ParityError, match=r"ranker\.onnx differs from PyTorch"):
         parity.check_ranker(head, sess, inputs)
