@@ -16,26 +16,46 @@ from service.runtime.encoder import TextEncoder
 from service.store.codec import decode_ad, decode_history, decode_user
 from service.store.keys import KeyLayout
 
-ADS = pd.DataFrame({"ad_id": ["a1", "a2"], "title": ["Trail shoes", "Yoga mat"],
-                    "description": ["20% off", ""], "category": ["sports", "sports"]})
-EVENTS = pd.DataFrame({
-    "user_id": ["u1"] * 40 + ["u2"],
-    "item_id": [f"i{k}" for k in range(40)] + ["i0"],
-    "text": [f"Article number {k} about running" for k in range(40)] + ["Yoga basics"],
-    "type": "view",
-    "ts": list(range(1000, 1040)) + [5],
-})
+ADS = pd.DataFrame(
+    {
+        "ad_id": ["a1", "a2"],
+        "title": ["Trail shoes", "Yoga mat"],
+        "description": ["20% off", ""],
+        "category": ["sports", "sports"],
+    }
+)
+EVENTS = pd.DataFrame(
+    {
+        "user_id": ["u1"] * 40 + ["u2"],
+        "item_id": [f"i{k}" for k in range(40)] + ["i0"],
+        "text": [f"Article number {k} about running" for k in range(40)] + ["Yoga basics"],
+        "type": "view",
+        "ts": [*range(1000, 1040), 5],
+    }
+)
 
 
-def test_load_writes_the_service_layout(tiny_bundle: Path, redis_server, tmp_path: Path) -> None:  # noqa: ANN001
+def test_load_writes_the_service_layout(tiny_bundle: Path, redis_server, tmp_path: Path) -> None:
     data = tmp_path / "data"
-    imps = pd.DataFrame({"user_id": ["u1"], "ad_id": ["a1"], "ts": [2000], "label": [0],
-                         "p_true": [np.nan]})
+    imps = pd.DataFrame(
+        {"user_id": ["u1"], "ad_id": ["a1"], "ts": [2000], "label": [0], "p_true": [np.nan]}
+    )
     write_clicklog(ClickLog("t", ADS, EVENTS, imps), data)
     client = redis.Redis.from_url(redis_server.url)
     client.flushdb()
-    main(["load", "--bundle", str(tiny_bundle), "--data", str(data), "--redis-url",
-          redis_server.url, "--key-prefix", "t:"])
+    main(
+        [
+            "load",
+            "--bundle",
+            str(tiny_bundle),
+            "--data",
+            str(data),
+            "--redis-url",
+            redis_server.url,
+            "--key-prefix",
+            "t:",
+        ]
+    )
 
     bundle = load_bundle(tiny_bundle)
     version, d, h = bundle.version, bundle.manifest.dims.d, bundle.manifest.dims.history_len
