@@ -65,6 +65,7 @@ def _lifespan(settings: Settings, metrics: Metrics):
         svc = ServiceState(settings, metrics, holder, store)
         try:
             await holder.load(settings.model.bundle_path)
+            await store.warm(settings.redis.warm_connections)
             app.state.svc = svc
             app.state.rank = RankService(svc)
             app.state.ads = AdsService(svc)

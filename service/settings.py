@@ -40,17 +40,20 @@ class RedisSettings(BaseModel):
     key_prefix: str = Field("adrank:", description="prefix of every key")
     user_ttl_s: int = Field(30 * 86400, gt=0, description="TTL of user matrices and histories")
     ad_ttl_s: int = Field(30 * 86400, gt=0, description="TTL of ad vectors and raw ad fields")
-    timeout_ms: float = Field(25.0, gt=0, description="per-call timeout on the request path")
+    timeout_ms: float = Field(
+        100.0, gt=0, description="per-call timeout on the request path (event-loop lag included)"
+    )
     write_timeout_ms: float = Field(500.0, gt=0, description="per-call timeout of writes")
-    max_connections: int = Field(64, ge=1, description="connection pool size")
+    max_connections: int = Field(128, ge=1, description="connection pool size")
+    warm_connections: int = Field(32, ge=0, description="connections opened at start-up")
     breaker_failures: int = Field(3, ge=1, description="consecutive failures that open the breaker")
     breaker_reset_s: float = Field(1.0, gt=0, description="open time before one trial call")
     embedded_dir: Path | None = Field(None, description="data dir of the embedded Redis")
 
 
 class BatchSettings(BaseModel):
-    max_pairs: int = Field(4096, ge=1, description="(user, ad) pairs per ranker call")
-    max_requests: int = Field(64, ge=1, description="requests (users) per ranker call")
+    max_pairs: int = Field(800, ge=1, description="(user, ad) pairs per ranker call")
+    max_requests: int = Field(16, ge=1, description="requests (users) per ranker call")
     max_wait_ms: float = Field(0.0, ge=0, description="wait for more work before a batch runs")
     queue_max_pairs: int = Field(16384, ge=1, description="queued pairs before 503 overloaded")
     encoder_max_tokens: int = Field(4096, ge=1, description="padded tokens per encoder call")
@@ -114,6 +117,7 @@ class Settings(BaseSettings):
             "server.host": "host",
             "server.port": "port",
             "server.workers": "workers",
+            "server.log-level": "log-level",
         },
     )
 

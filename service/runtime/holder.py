@@ -60,7 +60,8 @@ class ModelHolder:
             except (BundleError, ValueError, OSError, RuntimeError) as exc:
                 self.metrics.reloads.labels("rejected").inc()
                 log.error("bundle refused: %s", exc, extra={"bundle": str(path)})
-                raise BundleRejected(f"bundle refused, still serving the old model: {exc}") from exc
+                still = "still serving the old model" if self._model else "no model loaded"
+                raise BundleRejected(f"bundle refused ({still}): {exc}") from exc
             new.start(self.settings, self.metrics)
             old, self._model = self._model, new
             self.metrics.reloads.labels("ok").inc()

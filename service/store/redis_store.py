@@ -6,6 +6,7 @@ caller can answer from its fallback (cold-start user, ads from text or prior). W
 :class:`DependencyDown`. Clients are built without retries: a retry would only add latency.
 """
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ def make_client(url: str, timeout_s: float, max_connections: int) -> aioredis.Re
         retry_on_timeout=False,
         max_connections=max_connections,
         health_check_interval=0,
+        lib_name=None,  # no CLIENT SETINFO round trips on each new connection
+        lib_version=None,
     )
 
 
@@ -57,6 +60,15 @@ class RedisStore:
         self.fast = make_client(url, settings.timeout_ms / 1000, settings.max_connections)
         self.slow = make_client(url, settings.write_timeout_ms / 1000, settings.max_connections)
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s)
+
+    async def warm(self, n: int) -> None:
+        """Open ``n`` request-path connections now, so a burst does not pay for connecting."""
+        pool = self.fast.connection_pool
+        got = await asyncio.gather(*(pool.get_connection() for _ in range(n)),
+                                   return_exceptions=True)  # fmt: skip
+        for conn in got:
+            if not isinstance(conn, BaseException):
+                await pool.release(conn)
 
     async def close(self) -> None:
         await self.fast.aclose()

@@ -69,6 +69,13 @@ async def test_redis_outage_degrades_then_recovers(
 ) -> None:
     redis = RedisProcess(tmp_path)
     redis.start()
+    try:
+        await _outage(start_service, redis)
+    finally:
+        redis.stop()
+
+
+async def _outage(start_service: StartService, redis: RedisProcess) -> None:
     service = start_service("--redis.breaker-reset-s", "0.5", redis=redis)
     async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
         assert (await client.post("/rank", json=rank_body())).json()["degraded"] is False
@@ -90,7 +97,6 @@ async def test_redis_outage_degrades_then_recovers(
     assert any(r.json()["degraded"] for r in responses)
     assert recovered["degraded"] is False
     assert 'adrank_degraded_total{reason="redis_unavailable"}' in metrics
-    redis.stop()
 
 
 async def _wait_not_degraded(client: httpx.AsyncClient, timeout_s: float = 10) -> dict:

@@ -24,7 +24,9 @@ def put_ads(client: httpx.Client) -> list[str]:
     return ids
 
 
-def post_events(client: httpx.Client, user: str, texts: list[str], ts0: int = 1_700_000_000):
+def post_events(
+    client: httpx.Client, user: str, texts: list[str], ts0: int = 1_700_000_000
+) -> None:
     events = [{"user_id": user, "item_id": f"item-{i}", "text": t, "type": "click", "ts": ts0 + i}
               for i, t in enumerate(texts)]  # fmt: skip
     r = client.post("/events", json={"events": events})

@@ -56,6 +56,13 @@ async def test_racing_updates_of_one_user_lose_nothing(redis_server: RedisProces
 async def test_a_dead_redis_fails_fast_and_opens_the_breaker(tmp_path) -> None:
     server = RedisProcess(tmp_path)
     server.start()
+    try:
+        await _outage_and_recovery(server)
+    finally:
+        server.stop()
+
+
+async def _outage_and_recovery(server: RedisProcess) -> None:
     store = make_store(server.url, breaker_failures=2, breaker_reset_s=0.3)
     assert (await store.read_for_rank("v", "u", [])).ok
     server.stop()
@@ -72,4 +79,3 @@ async def test_a_dead_redis_fails_fast_and_opens_the_breaker(tmp_path) -> None:
     assert (await store.read_for_rank("v", "u", [])).ok  # the half-open trial succeeds
     assert store.breaker.state == "closed"
     await store.close()
-    server.stop()

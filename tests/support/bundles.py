@@ -6,6 +6,7 @@ a change to that code rebuilds it. Training it takes under a minute.
 
 import hashlib
 import shutil
+import time
 from pathlib import Path
 
 from service.bundle.loader import BundleError, load_bundle
@@ -35,5 +36,8 @@ def tiny_bundle(seed: int = 0) -> Path:
         return bundle
     except BundleError:
         shutil.rmtree(home, ignore_errors=True)
+    for stale in CACHE.glob(f"*-{seed}"):  # built by older code, unused for a day
+        if time.time() - stale.stat().st_mtime > 86400:
+            shutil.rmtree(stale, ignore_errors=True)
     home.mkdir(parents=True)
     return build_tiny_bundle(bundle, seed=seed)

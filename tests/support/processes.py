@@ -39,6 +39,7 @@ class RedisProcess:
         _wait_for(lambda: _port_open(self.port), 10, "redis-server did not start")
 
     def stop(self) -> None:
+        """Stop the server (idempotent)."""
         if self.proc is not None:
             self.proc.terminate()
             self.proc.wait(10)
