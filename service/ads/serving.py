@@ -31,7 +31,7 @@ class AdsService:
             pairs.append((keys.ad(model.version, ad.ad_id), encode_ad(vec, model.version)))
             pairs.append((keys.ad_raw(ad.ad_id), raw_fields(ad)))
         await self.svc.store.write("put_ads", pairs, self.svc.settings.redis.ad_ttl_s)
-        model.ad_cache.put_many((a.ad_id, v) for a, v in zip(req.ads, vectors, strict=True))
+        model.ad_cache.put([a.ad_id for a in req.ads], vectors)
         return {"model_version": model.version, "stored": len(req.ads), "encode_ms": encode_s * 1e3}
 
 

@@ -4,18 +4,9 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service.auth import authorize
-from service.http import (
-    check_count,
-    check_text,
-    json_body,
-    json_response,
-    parse,
-    read_body,
-    request_id,
-    watch_disconnect,
-)
+from service.http import json_body, json_response, read_body, request_id, watch_disconnect
+from service.rank.parsing import parse_rank
 from service.rank.protocol import RankRequest, RankResponse
-from service.settings import LimitSettings
 from service.state import ServiceState
 
 router = APIRouter(tags=["ranking"])
@@ -40,21 +31,11 @@ async def rank(request: Request) -> Response:
     """Ranks by eCPM (bid × pCTR × 1000) when bids are given, else by pCTR."""
     svc: ServiceState = request.app.state.svc
     authorize(request, svc.settings.auth)
-    req = parse(RankRequest, await read_body(request, svc.settings.limits.max_body_bytes))
+    body = await read_body(request, svc.settings.limits.max_body_bytes)
+    req = parse_rank(body, svc.settings.limits)
     rid = request_id(request, req.request_id)
-    check_rank_limits(req, svc.settings.limits)
     gone = watch_disconnect(request)
     try:
         return json_response(await request.app.state.rank.rank(req, rid, gone))
     finally:
         gone.cancel()
-
-
-def check_rank_limits(req: RankRequest, limits: LimitSettings) -> None:
-    check_count("candidates", len(req.candidates), limits.max_candidates)
-    check_text("user_id", req.user_id, limits.max_id_chars)
-    for i, c in enumerate(req.candidates):
-        check_text(f"candidates.{i}.ad_id", c.ad_id, limits.max_id_chars)
-        if c.title is not None or c.description is not None or c.category is not None:
-            for name in ("title", "description", "category"):
-                check_text(f"candidates.{i}.{name}", getattr(c, name), limits.max_text_chars)

@@ -44,28 +44,36 @@ def read_ads(blobs: Sequence[bytes | None], version: str, d: int) -> list[np.nda
     return out
 
 
-@dataclass(frozen=True)
-class CandidatePlan:
-    """Which candidates the model scores (they have a vector) and which the prior answers."""
+@dataclass
+class Candidates:
+    """One request's candidates: vectors where known, id buckets and prior features."""
 
-    model_rows: np.ndarray  # candidate positions with a vector
-    prior_rows: np.ndarray  # candidate positions without
+    ad_ids: list[str]
+    vectors: np.ndarray  # (n, d) float32, zero rows where no vector is known
+    have: np.ndarray  # (n,) bool
+    buckets: np.ndarray  # (n,) int64
+    priors: np.ndarray  # (n, 2) float32
+
+    def missing(self) -> list[int]:
+        return np.flatnonzero(~self.have).tolist()
+
+    def fill(self, positions: Sequence[int], vectors: Sequence[np.ndarray]) -> None:
+        for i, vec in zip(positions, vectors, strict=True):
+            self.vectors[i] = vec
+            self.have[i] = True
+
+    def model_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.have)
+
+    def block(self, history: np.ndarray, mask: np.ndarray, context: np.ndarray) -> PairBlock:
+        """The ranker rows of the candidates that have a vector."""
+        if self.have.all():
+            return PairBlock(history, mask, context, self.vectors, self.buckets, self.priors)
+        rows = self.model_rows()
+        return PairBlock(history, mask, context, self.vectors[rows], self.buckets[rows],
+                         self.priors[rows])  # fmt: skip
 
 
-def plan_candidates(vectors: Sequence[np.ndarray | None]) -> CandidatePlan:
-    has = np.fromiter((v is not None for v in vectors), dtype=bool, count=len(vectors))
-    return CandidatePlan(np.flatnonzero(has), np.flatnonzero(~has))
-
-
-def build_block(
-    history: np.ndarray,
-    mask: np.ndarray,
-    context: np.ndarray,
-    vectors: Sequence[np.ndarray],
-    ad_bucket: np.ndarray,
-    ad_prior: np.ndarray,
-) -> PairBlock:
-    """The ranker rows of one request (``vectors`` in the order of ``ad_bucket``/``ad_prior``)."""
-    d = history.shape[1]
-    candidates = np.vstack(vectors).astype(np.float32, copy=False) if vectors else np.zeros((0, d))
-    return PairBlock(history, mask, context, candidates, ad_bucket, ad_prior)
+def prior_pctr(priors: np.ndarray) -> np.ndarray:
+    """The click rate an ad's prior features stand for (column 0 is its logit)."""
+    return 1.0 / (1.0 + np.exp(-priors[:, 0].astype(np.float64)))

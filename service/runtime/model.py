@@ -21,7 +21,7 @@ from service.runtime.batching import PairBlock, assemble_pairs, split_pairs, spl
 from service.runtime.encoder import TextEncoder
 from service.runtime.ranker import Ranker
 from service.settings import Settings
-from service.store.lru import VectorCache
+from service.store.ad_cache import AdCache
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,6 @@ class PriorTable:
         rows = np.fromiter((self.index.get(a, unknown) for a in ad_ids), np.int64, len(ad_ids))
         return self.buckets[rows], self.rows[rows]
 
-    def p_ctr(self, ad_ids: Sequence[str]) -> np.ndarray:
-        """The prior's own click rate (the answer for ads with neither vector nor text)."""
-        logit = self.lookup(ad_ids)[1][:, 0].astype(np.float64)
-        return 1.0 / (1.0 + np.exp(-logit))
-
 
 @dataclass(frozen=True)
 class ScoreResult:
@@ -75,7 +70,7 @@ class LoadedModel:
     encoder: TextEncoder
     ranker: Ranker
     priors: PriorTable
-    ad_cache: VectorCache
+    ad_cache: AdCache
     load_s: float
     users: int = 0  # requests using this model right now
     rank_batcher: MicroBatcher | None = field(default=None, repr=False)
@@ -150,7 +145,7 @@ def load_model(path: Path, settings: Settings) -> LoadedModel:
     cands = min(settings.limits.max_candidates, settings.batch.max_pairs)
     ranker.warmup(((1, 1), (1, cands), (4, 4 * cands)))
     _check_dims(bundle, encoder, ranker)
-    cache = VectorCache(m.ad_cache_size, m.ad_cache_ttl_s)
+    cache = AdCache(m.ad_cache_size, bundle.manifest.dims.d, m.ad_cache_ttl_s)
     loaded = LoadedModel(bundle, encoder, ranker, PriorTable.from_bundle(bundle), cache, 0.0)
     loaded.load_s = time.perf_counter() - started
     log.info("model loaded", extra={"version": bundle.version, "providers": loaded.providers})

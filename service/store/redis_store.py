@@ -46,8 +46,7 @@ def make_client(url: str, timeout_s: float, max_connections: int) -> aioredis.Re
         retry_on_timeout=False,
         max_connections=max_connections,
         health_check_interval=0,
-        lib_name=None,  # no CLIENT SETINFO round trips on each new connection
-        lib_version=None,
+        driver_info=None,  # no CLIENT SETINFO on each new connection
     )
 
 

@@ -10,9 +10,9 @@ from service.http import describe
 from service.rank.protocol import RankRequest
 from service.runtime.providers import CPU, CUDA, wanted_providers
 from service.settings import AuthSettings, Settings
+from service.store.ad_cache import MISS, AdCache
 from service.store.breaker import CircuitBreaker
 from service.store.codec import BehaviourItem, UserMatrix
-from service.store.lru import VectorCache
 
 
 class Clock:
@@ -40,15 +40,20 @@ def test_breaker_opens_after_failures_and_lets_one_trial_through() -> None:
     assert breaker.state == "closed" and breaker.allow()
 
 
-def test_cache_evicts_least_recent_and_expires() -> None:
+def test_ad_cache_gathers_copies_reuses_oldest_slots_and_expires() -> None:
     clock = Clock()
-    cache = VectorCache(max_items=2, ttl_s=10, clock=clock)
-    cache.put_many([("a", np.ones(1)), ("b", np.ones(1))])
-    assert cache.get("a") is not None
-    cache.put_many([("c", np.ones(1))])  # evicts b, the least recently used
-    assert cache.get("b") is None and cache.get("a") is not None
+    cache = AdCache(capacity=2, d=2, ttl_s=10, clock=clock)
+    cache.put(["a", "b"], np.array([[1, 1], [2, 2]], np.float32))
+    vectors, have = cache.gather(["b", "x", "a"])
+    assert have.tolist() == [True, False, True]
+    assert vectors.tolist() == [[2, 2], [0, 0], [1, 1]]
+    cache.put(["c"], np.array([[3, 3]], np.float32))  # reuses a's slot, the oldest
+    assert vectors[2].tolist() == [1, 1]  # what was gathered stays valid
+    assert cache.rows(["a", "b", "c"]).tolist()[0] == MISS
+    cache.put(["b"], np.array([[4, 4]], np.float32))  # refresh in place
+    assert cache.gather(["b"])[0].tolist() == [[4, 4]]
     clock.now = 11
-    assert cache.get("a") is None and len(cache) == 1
+    assert cache.rows(["b", "c"]).tolist() == [MISS, MISS]
 
 
 def item(i: str, ts: float, kind: str = "click") -> BehaviourItem:

@@ -1,14 +1,16 @@
 """Ranking and feature assembly of /rank (pure)."""
 
 import numpy as np
+import orjson
 import pytest
 
-from service.errors import InvalidRequest
-from service.rank.features import build_block, plan_candidates, read_ads, read_user, user_history
-from service.rank.protocol import RankRequest
+from service.errors import InvalidRequest, PayloadTooLarge
+from service.rank.features import Candidates, prior_pctr, read_ads, read_user, user_history
+from service.rank.parsing import AdText, RankInput, parse_rank
 from service.rank.ranking import ecpm, explanation, order, ranked_rows
-from service.rank.serving import Scores, candidate_bids, rank_rows
+from service.rank.serving import Scores, rank_rows
 from service.runtime.model import ScoreResult
+from service.settings import LimitSettings
 from service.store.codec import UserMatrix, encode_ad, encode_user
 
 
@@ -39,17 +41,44 @@ def test_ranked_rows_carry_rank_ecpm_source_and_explanations() -> None:
     assert rows[1]["source"] == "prior" and rows[1]["explanation"] == []
 
 
-def request(**kw: object) -> RankRequest:
+LIMITS = LimitSettings()
+
+
+def request(**kw: object) -> RankInput:
     base: dict[str, object] = {"user_id": "u", "candidates": [{"ad_id": "a"}, {"ad_id": "b"}]}
-    return RankRequest.model_validate({**base, **kw})
+    return parse_rank(orjson.dumps({**base, **kw}), LIMITS)
+
+
+def test_fast_parse_reads_a_full_request() -> None:
+    req = request(candidates=[{"ad_id": "a", "bid": 1}, {"ad_id": "b", "bid": 2.5,
+                  "title": "T", "category": "C"}], top_k=1, timeout_ms=20, explain=True,
+                  context={"device": "mobile", "hour": 3})  # fmt: skip
+    assert req.ad_ids == ["a", "b"] and req.bids.tolist() == [1.0, 2.5]  # type: ignore[union-attr]
+    assert req.texts == {1: AdText("T", "", "C")}
+    assert (req.top_k, req.timeout_ms, req.explain) == (1, 20.0, True)
+    assert req.context == {"device": "mobile", "hour": 3}
+
+
+def test_lax_values_go_through_the_model_and_bad_ones_fail_naming_the_field() -> None:
+    lax = request(candidates=[{"ad_id": "a", "bid": "1.5"}])
+    assert lax.bids is not None and lax.bids.tolist() == [1.5]
+    with pytest.raises(InvalidRequest, match=r"candidates\.0\.bid"):
+        request(candidates=[{"ad_id": "a", "bid": "lots"}])
+    with pytest.raises(InvalidRequest, match="candidates"):
+        request(candidates=[])
+
+
+def test_limits_name_the_field() -> None:
+    with pytest.raises(PayloadTooLarge, match="candidates: 1001 items"):
+        request(candidates=[{"ad_id": f"a{i}"} for i in range(1001)])
+    with pytest.raises(InvalidRequest, match=r"candidates\.0\.title"):
+        request(candidates=[{"ad_id": "a", "title": "x" * 5000}])
 
 
 def test_bids_all_or_none() -> None:
-    assert candidate_bids(request()) is None
-    both = request(candidates=[{"ad_id": "a", "bid": 1}, {"ad_id": "b", "bid": 2}])
-    assert candidate_bids(both).tolist() == [1.0, 2.0]  # type: ignore[union-attr]
+    assert request().bids is None
     with pytest.raises(InvalidRequest, match="bid is given for 1 of 2"):
-        candidate_bids(request(candidates=[{"ad_id": "a", "bid": 1}, {"ad_id": "b"}]))
+        request(candidates=[{"ad_id": "a", "bid": 1}, {"ad_id": "b"}])
 
 
 def test_rank_rows_orders_by_ecpm_when_bids_are_given() -> None:
@@ -58,11 +87,11 @@ def test_rank_rows_orders_by_ecpm_when_bids_are_given() -> None:
     result = ScoreResult(np.array([0.3, 0.2]), np.array([[0.9, 0.1], [0.2, 0.8]]), 0, 0, 1)
     scores = Scores(np.array([0.3, 0.2]), np.array([True, True]), np.array([0, 1]), result)
     user = UserMatrix(np.zeros((2, 4), np.float16), ("i1", "i2"))
-    rows = rank_rows(req, candidate_bids(req), scores, user)
+    rows = rank_rows(req, scores, user)
     assert [r["ad_id"] for r in rows] == ["b", "a"]  # 600 > 300
     assert rows[0]["ecpm"] == pytest.approx(600.0)
     assert rows[0]["explanation"][0]["item_id"] == "i2"  # type: ignore[index]
-    by_pctr = rank_rows(request(), None, scores, user)
+    by_pctr = rank_rows(request(), scores, user)
     assert [r["ad_id"] for r in by_pctr] == ["a", "b"] and "ecpm" not in by_pctr[0]
 
 
@@ -84,11 +113,15 @@ def test_stored_values_of_another_model_version_read_as_absent() -> None:
     assert ads[0] is not None and ads[0].dtype == np.float32 and ads[1] is None and ads[2] is None
 
 
-def test_plan_and_block_keep_candidates_with_vectors() -> None:
-    vecs = [np.ones(3, np.float32), None, np.zeros(3, np.float32)]
-    plan = plan_candidates(vecs)
-    assert plan.model_rows.tolist() == [0, 2] and plan.prior_rows.tolist() == [1]
-    block = build_block(np.zeros((2, 3), np.float32), np.zeros(2, np.float32),
-                        np.zeros(1, np.int64), [vecs[0], vecs[2]],  # type: ignore[list-item]
-                        np.zeros(2, np.int64), np.zeros((2, 2), np.float32))  # fmt: skip
-    assert block.n_pairs == 2 and block.candidates.dtype == np.float32
+def test_candidates_block_keeps_the_rows_with_vectors() -> None:
+    have = np.array([True, False, False])
+    zeros = np.zeros((3, 2), np.float32)
+    cands = Candidates(["a", "b", "c"], zeros.copy(), have, np.arange(3), zeros.copy())
+    assert cands.missing() == [1, 2]
+    cands.fill([2], [np.ones(2)])
+    block = cands.block(
+        np.zeros((4, 2), np.float32), np.zeros(4, np.float32), np.zeros(1, np.int64)
+    )
+    assert block.n_pairs == 2 and block.ad_bucket.tolist() == [0, 2]
+    assert block.candidates.tolist() == [[0, 0], [1, 1]]
+    assert prior_pctr(np.array([[0.0, 1.0]]))[0] == pytest.approx(0.5)
