@@ -103,7 +103,7 @@ async def measure(args: argparse.Namespace, ports: dict[str, int], reqs: dict[st
 
 def report(results: dict[tuple[str, int], tuple[Result, list[bytes]]], concurrency: list[int]
            ) -> None:  # fmt: skip
-    print("| clients | endpoint | requests/s | p50 ms | p99 ms | errors | /rank vs bare |")
+    print("| clients | endpoint | requests/s (200) | p50 ms | p99 ms | errors | /rank vs bare |")
     print("|---:|---|---:|---:|---:|---:|---:|")
     for c in concurrency:
         bare = results[("bare", c)][0].summary()

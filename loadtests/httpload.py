@@ -26,7 +26,7 @@ class Result:
     def summary(self) -> dict[str, float]:
         lat = np.array(self.latencies_s) * 1000 if self.latencies_s else np.zeros(1)
         return {
-            "rps": len(self.latencies_s) / self.seconds if self.seconds else 0.0,
+            "rps": self.ok / self.seconds if self.seconds else 0.0,  # answered 200 only
             "p50_ms": float(np.percentile(lat, 50)),
             "p99_ms": float(np.percentile(lat, 99)),
             "errors": float(self.errors),

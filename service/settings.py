@@ -52,7 +52,11 @@ class RedisSettings(BaseModel):
 
 
 class BatchSettings(BaseModel):
-    max_pairs: int = Field(800, ge=1, description="(user, ad) pairs per ranker call")
+    max_pairs: int = Field(
+        400,
+        ge=1,
+        description="(user, ad) pairs per ranker call (per-pair cost grows past ~4 users)",
+    )
     max_requests: int = Field(16, ge=1, description="requests (users) per ranker call")
     max_wait_ms: float = Field(0.0, ge=0, description="wait for more work before a batch runs")
     queue_max_pairs: int = Field(16384, ge=1, description="queued pairs before 503 overloaded")
