@@ -86,15 +86,16 @@ class BundleRejected(ClientError):
 
 
 class Unavailable(AdrankError):
+    """503; Retry-After is the given value, else the configured ``batch.retry_after_s``."""
+
     status = 503
     error_type = "unavailable"
-    retry_after_s = 1
 
     def __init__(
         self, message: str, request_id: str | None = None, retry_after_s: int | None = None
     ) -> None:
         super().__init__(message, request_id)
-        self.headers = {"Retry-After": str(retry_after_s or self.retry_after_s)}
+        self.retry_after_s = retry_after_s
 
 
 class Overloaded(Unavailable):
@@ -134,7 +135,12 @@ async def _adrank_error(request: Request, exc: Exception) -> Response:
     rid = exc.request_id or request_id_of(request)
     if type(exc) is AdrankError:
         log.error("internal error: %s", exc.message, extra={"request_id": rid})
-    return error_response(exc.status, exc.error_type, exc.message, rid, exc.headers)
+    headers = exc.headers
+    if isinstance(exc, Unavailable):
+        svc = getattr(request.app.state, "svc", None)
+        default = svc.settings.batch.retry_after_s if svc is not None else 1
+        headers = {"Retry-After": str(exc.retry_after_s or default)}
+    return error_response(exc.status, exc.error_type, exc.message, rid, headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

@@ -31,7 +31,7 @@ class ModelSettings(BaseModel):
     ranker_threads: int = Field(1, ge=1, description="intra-op threads of the ranker session")
     encoder_threads: int = Field(1, ge=1, description="intra-op threads of the encoder session")
     encoder_int8: bool = Field(False, description="use the bundle's int8 encoder if it has one")
-    ad_cache_size: int = Field(100_000, ge=0, description="ad vectors kept in process (LRU)")
+    ad_cache_size: int = Field(100_000, ge=0, description="ad vectors kept in process")
     ad_cache_ttl_s: float = Field(60.0, gt=0, description="how long a cached ad vector is used")
 
 
