@@ -10,6 +10,7 @@
         "adrank": {
           "auc": 0.74, "gauc": ..., "logloss": ..., "ece": ..., "n": ...,   # main subset
           "oracle_auc": 0.78,                  # when known for that subset
+          "main_subset": "test",               # which subset the top-level metrics are
           "test": {"auc": ..., ..., "oracle_auc": 0.78},
           "test_cold": {...}
         },
