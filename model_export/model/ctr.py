@@ -40,5 +40,6 @@ class CTRModel(nn.Module):
         mask = (history_index >= 0).to(vectors.dtype)
         safe = history_index.clamp(min=0)
         history = vectors[safe] * mask.unsqueeze(-1)
-        keys = self.head.item_keys(vectors)[safe]  # per unique text, then gathered
+        learned, unit = self.head.item_keys(vectors)  # per unique text, then gathered
+        keys = (learned[safe], unit[safe])
         return self.head.score(keys, history, mask, context, vectors[ad_index], None, bucket, prior)

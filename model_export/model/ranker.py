@@ -22,6 +22,14 @@ from service.features.prior import N_PRIOR_FEATURES
 Rows = Tensor | None  # user_index; None when candidate i belongs to user i (training)
 
 
+Keys = tuple[Tensor, Tensor]
+
+
+def _unit(x: Tensor) -> Tensor:
+    """``x`` scaled to unit length along the last axis (zero vectors stay zero)."""
+    return x / x.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+
+
 def _rows(per_user: Tensor, user_index: Rows) -> Tensor:
     """Each candidate's row of a per-user tensor."""
     return per_user if user_index is None else per_user[user_index]
@@ -51,7 +59,13 @@ class RankingHead(nn.Module):
         self.query = nn.Linear(cfg.d, cfg.attention_heads * cfg.attention_dim, bias=False)
         self.key = nn.Linear(cfg.d, cfg.attention_heads * cfg.attention_dim, bias=False)
         self.gate_bias = nn.Parameter(torch.full((cfg.attention_heads, 1), -2.0))
-        self.scale = 1.0 / math.sqrt(cfg.attention_dim)
+        # each gate also reads the cosine similarity of candidate and item: text that means
+        # the same thing starts out matched, and the learned keys refine it
+        self.cosine_weight = nn.Parameter(torch.full((cfg.attention_heads, 1), 4.0))
+        # learnable sharpness per head (log scale, so Adam can grow it quickly)
+        self.gate_log_scale = nn.Parameter(
+            torch.full((cfg.attention_heads, 1), -0.5 * math.log(cfg.attention_dim))
+        )
         self.context_emb = nn.ModuleList(nn.Embedding(n, cfg.context_dim) for n in context_sizes)
         self.id_emb = nn.Embedding(id_buckets, cfg.id_dim)
         user_in = cfg.d + len(context_sizes) * cfg.context_dim
@@ -63,18 +77,23 @@ class RankingHead(nn.Module):
         self.act = nn.Sequential(nn.ReLU(), nn.Dropout(cfg.dropout))
         self.prior_weight = nn.Parameter(torch.tensor(1.0))
 
-    def item_keys(self, vectors: Tensor) -> Tensor:
-        """Attention keys of item vectors: (..., d) → (..., heads, a)."""
-        return self.key(vectors).unflatten(-1, (self.heads, self.head_dim))
+    def item_keys(self, vectors: Tensor) -> Keys:
+        """Attention keys of item vectors (..., d): the learned keys (..., heads, a) and the
+        unit-length vectors (..., d) for the cosine term."""
+        keys = self.key(vectors).unflatten(-1, (self.heads, self.head_dim))
+        return keys, _unit(vectors)
 
     def attend(
-        self, keys: Tensor, history: Tensor, mask: Tensor, candidates: Tensor, user_index: Rows
+        self, keys: Keys, history: Tensor, mask: Tensor, candidates: Tensor, user_index: Rows
     ) -> tuple[Tensor, Tensor]:
         """Per candidate and head: sigmoid weights over the user's items (N, heads, H) and the
-        weighted sums of the items (N, heads, d). ``keys``: (U, H, heads, a)."""
+        weighted sums of the items (N, heads, d). ``keys``: ``item_keys`` of the history."""
+        learned, unit = keys
         query = self.query(candidates).view(-1, self.heads, self.head_dim, 1)
-        scores = torch.matmul(_rows(keys.transpose(1, 2), user_index), query).squeeze(-1)
-        weights = torch.sigmoid(scores * self.scale + self.gate_bias)
+        scores = torch.matmul(_rows(learned.transpose(1, 2), user_index), query).squeeze(-1)
+        cosine = torch.matmul(_rows(unit, user_index), _unit(candidates).unsqueeze(-1))
+        scores = scores * self.gate_log_scale.exp() + self.cosine_weight * cosine.transpose(1, 2)
+        weights = torch.sigmoid(scores + self.gate_bias)
         weights = weights * _rows(mask, user_index).unsqueeze(1)
         return weights, torch.matmul(weights, _rows(history, user_index))
 
@@ -102,7 +121,7 @@ class RankingHead(nn.Module):
 
     def score(
         self,
-        keys: Tensor,
+        keys: Keys,
         history: Tensor,
         history_mask: Tensor,
         context: Tensor,

@@ -1,0 +1,98 @@
+"""The model's own speed in onnxruntime, side by side in one run: encoder texts/s (fp32 and
+int8, by padded length) and the ranking head's cost per 100 candidates.
+
+    .venv/bin/python -m loadtests.bench_model --bundle models/default [--threads 1]
+
+Prints a Markdown table. Each figure is the median of repeated calls after a warm-up.
+"""
+
+import argparse
+import time
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+
+from service.bundle.loader import Bundle, load_bundle
+from service.runtime.providers import SessionConfig, create_session
+
+REPEATS = 30
+
+
+def median_ms(call: Callable[[], object], repeats: int = REPEATS) -> float:
+    for _ in range(3):
+        call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1000)
+
+
+def encoder_rows(bundle: Bundle, threads: int) -> list[str]:
+    graphs = {"fp32": bundle.manifest.graphs.encoder, "int8": bundle.manifest.graphs.encoder_int8}
+    rows = []
+    for name, graph in graphs.items():
+        if graph is None:
+            continue
+        sess = create_session(
+            bundle.file(graph.file), SessionConfig(("CPUExecutionProvider",), threads)
+        )
+        for tokens in bundle.manifest.featurisation.length_buckets:
+            for batch in (1, 32):
+                ids = np.full((batch, tokens), 1000, dtype=np.int64)
+                feed = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+                ms = median_ms(partial(sess.run, None, feed))
+                rate = batch / ms * 1000
+                rows.append(
+                    f"| encoder {name} | {tokens} tokens × {batch} | {ms:.2f} ms "
+                    f"| {rate:,.0f} texts/s |"
+                )
+    return rows
+
+
+def ranker_feed(bundle: Bundle, users: int, per_user: int) -> dict[str, np.ndarray]:
+    m = bundle.manifest
+    rng = np.random.default_rng(0)
+    n = users * per_user
+    return {
+        "history": rng.normal(size=(users, m.dims.history_len, m.dims.d)).astype(np.float32),
+        "history_mask": np.ones((users, m.dims.history_len), dtype=np.float32),
+        "context": np.zeros((users, len(m.featurisation.context_fields)), dtype=np.int64),
+        "candidates": rng.normal(size=(n, m.dims.d)).astype(np.float32),
+        "user_index": np.repeat(np.arange(users), per_user).astype(np.int64),
+        "ad_bucket": rng.integers(0, m.dims.id_buckets, n).astype(np.int64),
+        "ad_prior": np.zeros((n, 2), dtype=np.float32),
+    }
+
+
+def ranker_rows(bundle: Bundle, threads: int) -> list[str]:
+    graph = bundle.manifest.graphs.ranker
+    sess = create_session(
+        bundle.file(graph.file), SessionConfig(("CPUExecutionProvider",), threads)
+    )
+    rows = []
+    for users in (1, 16):
+        feed = ranker_feed(bundle, users, 100)
+        ms = median_ms(partial(sess.run, None, feed), REPEATS * 3)
+        rows.append(
+            f"| ranker | {users} user(s) × 100 candidates × H={bundle.manifest.dims.history_len} "
+            f"| {ms:.2f} ms | {ms / users:.3f} ms per 100 candidates |"
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", required=True)
+    parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+    args = parser.parse_args()
+    bundle = load_bundle(args.bundle)
+    print(f"bundle {bundle.version}, {args.threads} intra-op thread(s)\n")
+    print("| graph | input | median latency | throughput |\n|---|---|---:|---:|")
+    print("\n".join(ranker_rows(bundle, args.threads) + encoder_rows(bundle, args.threads)))
+
+
+if __name__ == "__main__":
+    main()
