@@ -20,6 +20,7 @@ Every error response is ``{"error": message, "error_type": type, "request_id": i
 
 import logging
 import uuid
+from collections.abc import Mapping
 from typing import ClassVar
 
 import orjson
@@ -36,7 +37,7 @@ REQUEST_ID_HEADER = "x-request-id"
 class AdrankError(Exception):
     status = 500
     error_type = "internal_error"
-    headers: dict[str, str] | None = None
+    headers: ClassVar[dict[str, str] | None] = None
 
     def __init__(self, message: str = "internal error", request_id: str | None = None) -> None:
         super().__init__(message)
@@ -124,7 +125,11 @@ def request_id_of(request: Request) -> str:
 
 
 def error_response(
-    status: int, error_type: str, message: str, request_id: str, headers: dict | None = None
+    status: int,
+    error_type: str,
+    message: str,
+    request_id: str,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     body = orjson.dumps({"error": message, "error_type": error_type, "request_id": request_id})
     return Response(body, status, headers=headers, media_type="application/json")

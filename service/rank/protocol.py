@@ -1,13 +1,13 @@
 """Wire models of ``POST /rank`` (validation of requests; the documented response shape)."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Id = Annotated[str, Field(min_length=1)]
 ContextValue = str | int | float | bool | None
 
-RANK_EXAMPLE = {
+RANK_EXAMPLE: dict[str, Any] = {
     "user_id": "u-1842",
     "request_id": "req-7f3a",
     "context": {"device": "mobile", "slot": "feed", "hour": 20},
@@ -30,8 +30,10 @@ RANK_EXAMPLE = {
 
 class Candidate(BaseModel):
     ad_id: Id
-    bid: float | None = Field(None, ge=0, allow_inf_nan=False, description="price per mille")
-    title: str | None = Field(None, description="needed only when the ad is not known yet")
+    bid: float | None = Field(
+        default=None, ge=0, allow_inf_nan=False, description="price per mille"
+    )
+    title: str | None = Field(default=None, description="needed only when the ad is not known yet")
     description: str | None = None
     category: str | None = None
 
@@ -40,16 +42,21 @@ class RankRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [RANK_EXAMPLE]})
 
     user_id: Id
-    request_id: str | None = Field(None, max_length=128)
+    request_id: str | None = Field(default=None, max_length=128)
     context: dict[str, ContextValue] = Field(
         default_factory=dict, description="hour, weekday, device, slot, user attributes, …"
     )
     candidates: list[Candidate] = Field(min_length=1)
-    top_k: int | None = Field(None, ge=1, description="return only the best k")
+    top_k: int | None = Field(default=None, ge=1, description="return only the best k")
     timeout_ms: float | None = Field(
-        None, gt=0, allow_inf_nan=False, description="the caller's deadline (like OpenRTB tmax)"
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="the caller's deadline (like OpenRTB tmax)",
     )
-    explain: bool = Field(False, description="per ad, the behaviour items that weighed most")
+    explain: bool = Field(
+        default=False, description="per ad, the behaviour items that weighed most"
+    )
 
 
 class ExplanationItem(BaseModel):
@@ -61,7 +68,7 @@ class RankedAd(BaseModel):
     ad_id: str
     rank: int
     p_ctr: float
-    ecpm: float | None = Field(None, description="bid × p_ctr × 1000, when a bid was given")
+    ecpm: float | None = Field(default=None, description="bid × p_ctr × 1000, when a bid was given")
     source: str = Field(description="model, or prior when the ad has neither vector nor text")
     explanation: list[ExplanationItem] | None = None
 

@@ -7,10 +7,11 @@ silently falls back to CPU); otherwise CPU. The choice is logged and reported by
 
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 
 log = logging.getLogger(__name__)
@@ -82,12 +83,12 @@ def uses_cuda(session: ort.InferenceSession) -> bool:
 
 
 def run_graph(
-    session: ort.InferenceSession, feeds: dict[str, object], outputs: Sequence[str]
-) -> list[object]:
+    session: ort.InferenceSession, feeds: Mapping[str, np.ndarray], outputs: Sequence[str]
+) -> list[np.ndarray]:
     """One call of a graph; on CUDA through IO binding (inputs copied once, outputs fetched
     once), on CPU through a plain ``run``."""
     if not uses_cuda(session):
-        return session.run(list(outputs), feeds)
+        return session.run(list(outputs), dict(feeds))
     binding = session.io_binding()
     for name, value in feeds.items():
         binding.bind_cpu_input(name, value)

@@ -146,8 +146,8 @@ class RedisStore:
     async def _try_update(self, keys: tuple[str, str], compute: UserUpdate) -> bool:
         async with self.slow.pipeline(transaction=True) as pipe:
             await pipe.watch(*keys)
-            matrix, history = await pipe.mget(keys)
-            new_matrix, new_history = await compute(matrix, history)
+            matrix, history = await pipe.mget(keys)  # bytes: no decode_responses
+            new_matrix, new_history = await compute(_raw(matrix), _raw(history))
             pipe.multi()
             pipe.set(keys[0], new_matrix, ex=self.settings.user_ttl_s)
             pipe.set(keys[1], new_history, ex=self.settings.user_ttl_s)
@@ -156,3 +156,7 @@ class RedisStore:
             except WatchError:
                 return False
         return True
+
+
+def _raw(value: bytes | str | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
