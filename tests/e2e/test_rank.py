@@ -1,10 +1,13 @@
 """/rank, /ads and /events end to end: order and eCPM, top_k, explain, fresh behaviour,
 catalog upserts, ads encoded on the fly, prior-only ads, cold-start users."""
 
+import json
+
 import httpx
 import pytest
 
 from tests.e2e.conftest import uid
+from tests.support.processes import ServiceProcess
 
 ADS = [
     ("Sport", "Trail running shoes", "Light, waterproof, made for mud"),
@@ -110,3 +113,17 @@ def test_metrics_are_reported_per_request(client: httpx.Client) -> None:
     assert set(m) >= {"total_ms", "redis_ms", "encode_ms", "queue_ms", "score_ms", "batch_size",
                       "ad_cache_hits", "ad_cache_misses", "user_found"}  # fmt: skip
     assert m["total_ms"] >= m["score_ms"] > 0 and m["batch_size"] >= 1
+
+
+def test_logs_are_json_without_user_ids_or_ad_text(
+    client: httpx.Client, service: ServiceProcess
+) -> None:
+    user = uid("secret-user")
+    post_events(client, user, ["a very private reading history"])
+    rank(client, user_id=user, candidates=[{"ad_id": uid("ad"), "title": "Private ad title"}])
+    client.post("/rank", content=b"{broken")
+    logs = service.logs()
+    assert user not in logs and "private" not in logs.lower()
+    for line in logs.splitlines():
+        if line.startswith("{"):
+            json.loads(line)

@@ -2,6 +2,7 @@
 atomic per-user update under racing writers, and failing fast when Redis is gone."""
 
 import asyncio
+import signal
 import time
 import uuid
 
@@ -79,3 +80,27 @@ async def _outage_and_recovery(server: RedisProcess) -> None:
     assert (await store.read_for_rank("v", "u", [])).ok  # the half-open trial succeeds
     assert store.breaker.state == "closed"
     await store.close()
+
+
+async def test_a_hung_redis_costs_one_timeout_then_the_breaker_answers(tmp_path) -> None:
+    """SIGSTOP: the server accepts nothing and answers nothing (a stalled host)."""
+    server = RedisProcess(tmp_path)
+    server.start()
+    try:
+        store = make_store(server.url, timeout_ms=50, breaker_failures=1, breaker_reset_s=5)
+        assert (await store.read_for_rank("v", "u", ["a"])).ok
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGSTOP)
+        started = time.perf_counter()
+        first = await store.read_for_rank("v", "u", ["a"])
+        waited = time.perf_counter() - started
+        assert not first.ok and waited < 0.5
+        started = time.perf_counter()
+        assert not (await store.read_for_rank("v", "u", ["a"])).ok  # breaker open: no wait
+        assert time.perf_counter() - started < 0.005
+        server.proc.send_signal(signal.SIGCONT)
+        await store.close()
+    finally:
+        if server.proc is not None:
+            server.proc.send_signal(signal.SIGCONT)
+        server.stop()
