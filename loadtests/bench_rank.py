@@ -63,13 +63,15 @@ def load_state(url: str, n_ads: int, n_users: int, seed: int = 0) -> None:
             c.post("/events", json={"events": events}).raise_for_status()
 
 
-def payloads(port: int, n: int, n_ads: int, n_users: int, candidates: int) -> list[bytes]:
+def payloads(
+    port: int, n: int, n_ads: int, n_users: int, candidates: int, timeout_ms: float
+) -> list[bytes]:
     rng = random.Random(1)
     out = []
     for _ in range(n):
         ads = rng.sample(range(n_ads), candidates)
         body = {"user_id": f"user-{rng.randrange(n_users)}",
-                "context": {"device": "mobile", "slot": "feed"},
+                "context": {"device": "mobile", "slot": "feed"}, "timeout_ms": timeout_ms,
                 "candidates": [{"ad_id": f"ad-{a}", "bid": round(rng.uniform(0.1, 3), 2)}
                                for a in ads]}  # fmt: skip
         out.append(encode_post(HOST, port, "/rank", json.dumps(body).encode()))
@@ -125,6 +127,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=2, help="alternations per concurrency")
     p.add_argument("--warmup-s", type=float, default=3.0)
     p.add_argument("--candidates", type=int, default=100)
+    p.add_argument("--timeout-ms", type=float, default=1000, help="the requests' deadline")
     p.add_argument("--ads", type=int, default=1000)
     p.add_argument("--users", type=int, default=1000)
     p.add_argument("--service-flags", default="", help="extra flags for adrank serve")
@@ -144,7 +147,7 @@ def main() -> None:
                             "--log-level", "warning", *shlex.split(args.service_flags)],
                            ports["rank"], tmp / "service.log"))  # fmt: skip
         load_state(f"http://{HOST}:{ports['rank']}", args.ads, args.users)
-        reqs = {n: payloads(port, 500, args.ads, args.users, args.candidates)
+        reqs = {n: payloads(port, 500, args.ads, args.users, args.candidates, args.timeout_ms)
                 for n, port in ports.items()}  # fmt: skip
         results = uvloop.run(measure(args, ports, reqs))
         report(results, args.concurrency)
