@@ -37,7 +37,7 @@ def evaluate_run(
     split: np.ndarray,
     out_dir: Path,
     options: EvalOptions = EvalOptions(),
-) -> dict[str, dict[str, float]]:
+) -> dict[str, dict[str, dict[str, float | int]]]:
     """Score adrank, the popularity prior, optionally DIN and the oracle; write report + plots."""
     run = load_run(run_dir)
     feats, _ = featurise(log, split, run.cfg.history_len, run.spec.prior_alpha, run.spec)

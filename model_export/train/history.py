@@ -39,10 +39,10 @@ def _search(
     key_user: np.ndarray, key_ts: np.ndarray, user: np.ndarray, ts: np.ndarray
 ) -> np.ndarray:
     """Vectorised lower bound of (user, ts) in the (user, ts)-sorted keys."""
-    if len(key_user) == 0:
+    if len(key_user) == 0 or len(user) == 0:
         return np.zeros(len(user), dtype=np.int64)
-    span = np.int64(key_ts.max() - min(key_ts.min(), ts.min()) + 2)
     base = min(key_ts.min(), ts.min())
+    span = np.int64(max(key_ts.max(), ts.max()) - base + 2)  # every ts of both sides fits
     combined = key_user * span + (key_ts - base)
     query = user * span + (ts - base)
     return np.searchsorted(combined, query, side="left").astype(np.int64)

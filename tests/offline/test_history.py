@@ -33,3 +33,9 @@ def test_events_at_the_same_second_are_not_history() -> None:
     events = pd.DataFrame({"user_id": ["u", "u"], "ts": [5, 10]})
     imps = pd.DataFrame({"user_id": ["u"], "ts": [10]})
     assert history_index(events, imps, 3).tolist() == [[0, PAD, PAD]]
+
+
+def test_impressions_after_the_last_event_keep_to_their_user() -> None:
+    events = pd.DataFrame({"user_id": ["a", "a", "b", "b"], "ts": [0, 1, 0, 1]})
+    imps = pd.DataFrame({"user_id": ["a", "a"], "ts": [2, 100]})
+    assert history_index(events, imps, 4).tolist() == [[1, 0, PAD, PAD], [1, 0, PAD, PAD]]
