@@ -67,6 +67,8 @@ class RankingHead(nn.Module):
             torch.full((cfg.attention_heads, 1), -0.5 * math.log(cfg.attention_dim))
         )
         self.context_emb = nn.ModuleList(nn.Embedding(n, cfg.context_dim) for n in context_sizes)
+        # a wide, first-order term per context value (position, slot, hour, ...) beside the MLP
+        self.context_bias = nn.ModuleList(nn.Embedding(n, 1) for n in context_sizes)
         self.id_emb = nn.Embedding(id_buckets, cfg.id_dim)
         user_in = cfg.d + len(context_sizes) * cfg.context_dim
         pair_in = (1 + 2 * cfg.attention_heads) * cfg.d + cfg.attention_heads
@@ -89,20 +91,53 @@ class RankingHead(nn.Module):
         """Per candidate and head: sigmoid weights over the user's items (N, heads, H) and the
         weighted sums of the items (N, heads, d). ``keys``: ``item_keys`` of the history."""
         learned, unit = keys
-        query = self.query(candidates).view(-1, self.heads, self.head_dim, 1)
-        scores = torch.matmul(_rows(learned.transpose(1, 2), user_index), query).squeeze(-1)
-        cosine = torch.matmul(_rows(unit, user_index), _unit(candidates).unsqueeze(-1))
-        scores = scores * self.gate_log_scale.exp() + self.cosine_weight * cosine.transpose(1, 2)
-        weights = torch.sigmoid(scores + self.gate_bias)
-        weights = weights * _rows(mask, user_index).unsqueeze(1)
-        return weights, torch.matmul(weights, _rows(history, user_index))
+        query = self.query(candidates).view(-1, self.heads, self.head_dim)
+        if user_index is None:  # training: candidate i is user i's
+            scores = torch.matmul(learned.transpose(1, 2), query.unsqueeze(-1)).squeeze(-1)
+            cosine = torch.matmul(unit, _unit(candidates).unsqueeze(-1)).transpose(1, 2)
+            weights = self._gate(scores, cosine) * mask.unsqueeze(1)
+            return weights, torch.matmul(weights, history)
+        return self._attend_flat(learned, unit, history, mask, query, candidates, user_index)
+
+    def _attend_flat(
+        self,
+        learned: Tensor,
+        unit: Tensor,
+        history: Tensor,
+        mask: Tensor,
+        query: Tensor,
+        candidates: Tensor,
+        user_index: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        """Serving layout: score every candidate against all U·H items of the call with one
+        matrix product per head, then keep its own user's H columns. Plain GEMMs instead of a
+        copy of the history per candidate (which made batching users cost more per user)."""
+        users, h, d = history.shape
+        cols = user_index.unsqueeze(1) * h + torch.arange(h, device=user_index.device)  # (N, H)
+        head_cols = cols.unsqueeze(0).expand(self.heads, -1, -1)
+        flat_keys = learned.reshape(users * h, self.heads, self.head_dim).permute(1, 2, 0)
+        scores = torch.gather(torch.matmul(query.transpose(0, 1), flat_keys), 2, head_cols)
+        all_cosine = torch.matmul(_unit(candidates), unit.reshape(users * h, d).t())
+        cosine = torch.gather(all_cosine, 1, cols).unsqueeze(1)
+        item_mask = mask.reshape(-1)[cols].unsqueeze(1)
+        weights = self._gate(scores.transpose(0, 1), cosine) * item_mask  # (N, heads, H)
+        spread = weights.new_zeros((cols.shape[0], self.heads, users * h))
+        spread = spread.scatter(2, head_cols.transpose(0, 1), weights)
+        return weights, torch.matmul(spread, history.reshape(users * h, d))
+
+    def _gate(self, scores: Tensor, cosine: Tensor) -> Tensor:
+        """Sigmoid gate of learned scores (N, heads, H) and cosines (N, 1, H)."""
+        logits = scores * self.gate_log_scale.exp() + self.cosine_weight * cosine
+        return torch.sigmoid(logits + self.gate_bias)
 
     def user_part(self, history: Tensor, mask: Tensor, context: Tensor) -> Tensor:
-        """First-layer activation of the per-user inputs: pooled history and context (U, h)."""
+        """Per-user inputs once per user: the first-layer activation of pooled history and
+        context (U, h), and in the last column the wide context term (U, h + 1)."""
         count = mask.sum(1, keepdim=True).clamp(min=1.0)
         pooled = (history * mask.unsqueeze(-1)).sum(1) / count
         ctx = [emb(context[:, i]) for i, emb in enumerate(self.context_emb)]
-        return self.user_layer(torch.cat([pooled, *ctx], dim=1))
+        wide = sum(bias(context[:, i]) for i, bias in enumerate(self.context_bias))
+        return torch.cat([self.user_layer(torch.cat([pooled, *ctx], dim=1)), wide], dim=1)
 
     def forward(
         self,
@@ -147,7 +182,8 @@ class RankingHead(nn.Module):
             ],
             dim=1,
         )
-        user = _rows(self.user_part(history, history_mask, context), user_index)
-        hidden = self.act(self.pair_layer(pair) + user)
-        logit = self.mlp(hidden).squeeze(-1) + self.prior_weight * ad_prior[:, 0]
+        per_user = _rows(self.user_part(history, history_mask, context), user_index)
+        hidden = self.act(self.pair_layer(pair) + per_user[:, :-1])
+        wide = per_user[:, -1] + self.prior_weight * ad_prior[:, 0]
+        logit = self.mlp(hidden).squeeze(-1) + wide
         return logit, weights.mean(1)

@@ -20,6 +20,7 @@ class TrainConfig:
     length_buckets: tuple[int, ...] = (16, 32, 64)
     prior_alpha: float = 20.0
     id_dropout: float = 0.2
+    pretrain_steps: int = 300  # behaviour pretraining of the projection (fast mode)
     epochs: int = 8
     patience: int = 2
     batch_size: int = 1024

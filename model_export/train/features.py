@@ -42,6 +42,7 @@ class Featurised:
     user_id: np.ndarray  # (N,) object
     ad_id: np.ndarray  # (N,) object
     split: np.ndarray  # (N,) object
+    event_text: np.ndarray  # (n_events,) text index of every behaviour event
 
     def rows(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.split == split)
@@ -142,6 +143,7 @@ def featurise(
         user_id=imps["user_id"].to_numpy(dtype=object),
         ad_id=ad_ids,
         split=split.astype(object),
+        event_text=np.asarray(ev_code, dtype=np.int64),
     )
     return subset(feats, np.flatnonzero(keep)), spec
 
@@ -159,4 +161,5 @@ def subset(f: Featurised, rows: np.ndarray) -> Featurised:
         f.user_id[rows],
         f.ad_id[rows],
         f.split[rows],
+        f.event_text,
     )

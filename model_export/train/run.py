@@ -26,8 +26,9 @@ from model_export.model.ranker import RankingHead
 from model_export.train.config import TrainConfig
 from model_export.train.embed import cached_features
 from model_export.train.features import FeatureSpec, Featurised, featurise
+from model_export.train.pretrain import neighbour_pairs, pretrain_projection
 from model_export.train.texts import FrozenTexts, TextSource, TrainableTexts
-from model_export.train.trainer import BEST, Trainer
+from model_export.train.trainer import BEST, CHECKPOINT, Trainer
 from service.features.context import ContextSpec
 from service.features.tokens import TextTokenizer
 
@@ -134,6 +135,9 @@ def train_run(
     (run_dir / "data.json").write_bytes(
         orjson.dumps(_data_summary(log, feats), option=orjson.OPT_INDENT_2)
     )
+    if isinstance(source, FrozenTexts) and not (run_dir / CHECKPOINT).is_file():
+        pairs = neighbour_pairs(log.events, feats.event_text)
+        pretrain_projection(model.projection, source.table, pairs, cfg.pretrain_steps, cfg.seed)
     state = Trainer(cfg, model, source, feats, spec.global_ctr, run_dir).fit()
     if cfg.encoder != "minilm" or cfg.mode == "finetune":
         pooled.bert.save_pretrained(run_dir / "encoder")
