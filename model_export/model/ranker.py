@@ -39,11 +39,11 @@ def _rows(per_user: Tensor, user_index: Rows) -> Tensor:
 class HeadConfig:
     d: int = 128
     attention_heads: int = 2
-    attention_dim: int = 32  # per head
+    attention_dim: int = 64  # per head
     context_dim: int = 8
     id_dim: int = 16
     hidden: tuple[int, ...] = (128, 64)
-    dropout: float = 0.1
+    dropout: float = 0.2
 
 
 class RankingHead(nn.Module):
@@ -69,6 +69,8 @@ class RankingHead(nn.Module):
         self.context_emb = nn.ModuleList(nn.Embedding(n, cfg.context_dim) for n in context_sizes)
         # a wide, first-order term per context value (position, slot, hour, ...) beside the MLP
         self.context_bias = nn.ModuleList(nn.Embedding(n, 1) for n in context_sizes)
+        for bias in self.context_bias:
+            nn.init.zeros_(bias.weight)
         self.id_emb = nn.Embedding(id_buckets, cfg.id_dim)
         user_in = cfg.d + len(context_sizes) * cfg.context_dim
         pair_in = (1 + 2 * cfg.attention_heads) * cfg.d + cfg.attention_heads

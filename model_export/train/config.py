@@ -20,13 +20,13 @@ class TrainConfig:
     length_buckets: tuple[int, ...] = (16, 32, 64)
     prior_alpha: float = 20.0
     id_dropout: float = 0.2
-    pretrain_steps: int = 300  # behaviour pretraining of the projection (fast mode)
+    pretrain_steps: int = 600  # behaviour pretraining of the projection (fast mode)
     epochs: int = 8
     patience: int = 2
     batch_size: int = 1024
     lr: float = 2e-3
     encoder_lr: float = 3e-5
-    weight_decay: float = 1e-5
+    weight_decay: float = 0.01
     seed: int = 0
     max_train_rows: int | None = None  # sample training rows (fine-tune mode on CPU)
     head: HeadConfig = field(default_factory=HeadConfig)

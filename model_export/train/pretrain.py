@@ -36,7 +36,7 @@ def pretrain_projection(
     pairs: np.ndarray,
     steps: int,
     seed: int,
-    batch_size: int = 2048,
+    batch_size: int = 1024,
     temperature: float = 0.1,
 ) -> list[float]:
     """Train ``projection`` on ``pairs`` of the pooled ``table``; returns the loss per step."""
