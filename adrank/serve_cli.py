@@ -18,8 +18,12 @@ import uvicorn
 from pydantic_settings import CliApp
 
 from service.app import create_app
+from service.drain import CloseWhenDraining, DrainingServer, DrainState
 from service.logs import configure_logging
 from service.settings import Settings
+
+GRACEFUL_TIMEOUT_S = 10  # in-flight requests get this long after the listener closes
+IDLE_GRACE_S = 1.0  # open connections get this long to deliver a request already sent
 
 
 def parse_settings(argv: Sequence[str] | None = None) -> Settings:
@@ -48,8 +52,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _serve(settings: Settings, sock: socket.socket | None = None) -> None:
+    drain = DrainState()
     config = uvicorn.Config(
-        create_app(settings),
+        CloseWhenDraining(create_app(settings), drain),
         host=settings.server.host,
         port=settings.server.port,
         loop="uvloop",
@@ -57,10 +62,17 @@ def _serve(settings: Settings, sock: socket.socket | None = None) -> None:
         lifespan="on",
         access_log=False,
         log_config=None,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=GRACEFUL_TIMEOUT_S,
     )
-    server = uvicorn.Server(config)
+    server = DrainingServer(config, drain, IDLE_GRACE_S)
+    # uvicorn re-raises the signal that stopped it once it has shut down; with this handler
+    # a SIGTERM that ended in a graceful shutdown exits 0 (as the multi-worker parent does).
+    signal.signal(signal.SIGTERM, _stopped)
     server.run(sockets=[sock] if sock else None)
+
+
+def _stopped(signum: int, _frame: object) -> None:
+    """Nothing left to do: the server has drained and shut down."""
 
 
 def _reuseport_socket(host: str, port: int) -> socket.socket:
