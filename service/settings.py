@@ -11,12 +11,13 @@ Nothing reads the environment at import time: ``Settings()`` does, when called.
 """
 
 import logging
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.runtime.cpus import available_cpus, threads_per_worker
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,10 @@ class ModelSettings(BaseModel):
     )
     encoder_threads: int = Field(
         default=1, ge=1, description="intra-op threads of the encoder session"
+    )
+    threads_from_cpus: bool = Field(
+        default=False,
+        description="size ranker/encoder threads not set explicitly from the CPU quota / workers",
     )
     encoder_int8: bool = Field(
         default=False, description="use the bundle's int8 encoder if it has one"
@@ -157,7 +162,12 @@ class AuthSettings(BaseModel):
 class ServerSettings(BaseModel):
     host: str = Field(default="127.0.0.1", description="address to listen on")
     port: int = Field(default=8000, ge=0, le=65535)
-    workers: int = Field(default=1, ge=1, description="worker processes (SO_REUSEPORT when > 1)")
+    workers: int = Field(default=1, ge=1, description="worker processes")
+    reuse_port: bool = Field(
+        default=True,
+        description="with workers > 1, one SO_REUSEPORT socket per worker (the kernel balances "
+        "connections); off = one socket bound by the parent and shared, as uvicorn does",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = Field(
         default=False, description="one JSON line per request (costs throughput)"
@@ -195,8 +205,18 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
 
     @model_validator(mode="after")
+    def _threads_from_cpus(self) -> "Settings":
+        """With ``model.threads_from_cpus``, threads not set explicitly fill the CPU quota."""
+        if self.model.threads_from_cpus:
+            threads = threads_per_worker(available_cpus(), self.server.workers)
+            for name in ("ranker_threads", "encoder_threads"):
+                if name not in self.model.model_fields_set:
+                    setattr(self.model, name, threads)
+        return self
+
+    @model_validator(mode="after")
     def _threads_fit_cores(self) -> "Settings":
-        cores = os.cpu_count() or 1
+        cores = available_cpus()
         used = self.server.workers * max(self.model.ranker_threads, self.model.encoder_threads)
         if used > cores:
             log.warning("workers × intra-op threads = %d > %d cores: contention", used, cores)
