@@ -2,7 +2,8 @@
 
 Every setting is a flag here and an ``ADRANK_*`` env var (see service.settings). With
 ``--workers N`` > 1, N processes each bind the port with SO_REUSEPORT (the kernel balances
-connections evenly; uvicorn's own ``--workers`` shares one socket and often does not).
+connections evenly; uvicorn's own ``--workers`` shares one socket and often does not);
+``--no-server.reuse-port`` binds one socket in the parent and shares it, as uvicorn does.
 Without a Redis URL, one embedded Redis is started here and shared by the workers.
 """
 
@@ -75,25 +76,34 @@ def _stopped(signum: int, _frame: object) -> None:
     """Nothing left to do: the server has drained and shut down."""
 
 
-def _reuseport_socket(host: str, port: int) -> socket.socket:
+def listen_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     sock.set_inheritable(True)
     return sock
 
 
-def _worker(settings_json: str) -> None:
+def _worker(settings_json: str, shared: socket.socket | None = None) -> None:
+    """One worker: on the parent's shared socket, or on its own SO_REUSEPORT socket."""
     settings = Settings.model_validate_json(settings_json)
     configure_logging(settings.server.log_level)
-    _serve(settings, _reuseport_socket(settings.server.host, settings.server.port))
+    host, port = settings.server.host, settings.server.port
+    _serve(settings, shared or listen_socket(host, port, reuse_port=True))
 
 
 def _run_workers(settings: Settings) -> None:
     ctx = mp.get_context("spawn")
     payload = _settings_json(settings)
-    procs = [ctx.Process(target=_worker, args=(payload,)) for _ in range(settings.server.workers)]
+    server = settings.server
+    shared = None if server.reuse_port else listen_socket(server.host, server.port, False)
+    procs = [ctx.Process(target=_worker, args=(payload, shared)) for _ in range(server.workers)]
     for proc in procs:
         proc.start()
 
