@@ -1,11 +1,12 @@
-"""Fixtures shared by the service's integration and end-to-end tests: a real tiny bundle
-and a real Redis server (no mocks)."""
+"""Fixtures shared by the service's integration and end-to-end tests: a real tiny bundle,
+a real Redis server and a real three-node Redis Cluster (no mocks)."""
 
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.cluster import RedisClusterProcesses
 from tests.support.processes import RedisProcess
 
 
@@ -22,3 +23,11 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProc
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterProcesses]:
+    cluster = RedisClusterProcesses(tmp_path_factory.mktemp("redis-cluster"))
+    cluster.start()
+    yield cluster
+    cluster.stop()

@@ -1,29 +1,42 @@
-"""Redis I/O of the service (redis.asyncio + hiredis), behind the small ``Store`` seam.
+"""Redis I/O of the service (redis.asyncio + hiredis; one Redis or a Redis Cluster).
 
-The request path makes one round trip: a pipeline of GET user + MGET ads. Calls have short
-timeouts and go through a circuit breaker; a failed read is reported, never raised, so the
-caller can answer from its fallback (cold-start user, ads from text or prior). Writes raise
-:class:`DependencyDown`. Clients are built without retries: a retry would only add latency.
+The request path makes one round trip: with one Redis, a pipeline of GET user + MGET ads;
+in a cluster, the GET of the user (one slot) and the MGET of the cache misses (grouped by
+node) go out concurrently. Calls have short timeouts and go through a circuit breaker; a
+failed read is reported, never raised, so the caller can answer from its fallback
+(cold-start user, ads from text or prior). Writes raise :class:`DependencyDown`. Clients
+are built without retries (clients.py): a retry would only add latency.
 """
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError, WatchError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError
 
 from service.errors import DependencyDown
 from service.metrics import Metrics
 from service.settings import RedisSettings
+from service.store import clients
 from service.store.breaker import CircuitBreaker
 from service.store.keys import KeyLayout
 
 _MAX_ATTEMPTS = 20
+_SET_IF_UNCHANGED = """
+for i = 1, 2 do
+  local value = redis.call('GET', KEYS[i])
+  if (value and redis.sha1hex(value) or '') ~= ARGV[i] then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[5])
+redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[5])
+return 1
+"""
+"""KEYS: matrix, history (one slot). ARGV: sha1 of the values read ('' = none), the new
+values, TTL. Writes both only if neither changed since it was read; returns 1 if written."""
 UserUpdate = Callable[[bytes | None, bytes | None], Awaitable[tuple[bytes, bytes]]]
 """(old matrix, old raw history) → (new matrix, new raw history)"""
 
@@ -38,37 +51,27 @@ class RankRead:
     seconds: float
 
 
-def make_client(url: str, timeout_s: float, max_connections: int) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
-        url,
-        socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
-        retry=Retry(NoBackoff(), 0),
-        retry_on_timeout=False,
-        max_connections=max_connections,
-        health_check_interval=0,
-        driver_info=None,  # no CLIENT SETINFO on each new connection
-    )
-
-
 class RedisStore:
     def __init__(self, url: str, settings: RedisSettings, metrics: Metrics) -> None:
         self.url = url
         self.keys = KeyLayout(settings.key_prefix)
         self.settings = settings
         self.metrics = metrics
-        self.fast = make_client(url, settings.timeout_ms / 1000, settings.max_connections)
-        self.slow = make_client(url, settings.write_timeout_ms / 1000, settings.max_connections)
+        self.read_timeout_s = settings.timeout_ms / 1000
+        self.fast = clients.make_client(
+            url, self.read_timeout_s, settings.max_connections, settings.cluster
+        )
+        self.slow = clients.make_client(
+            url, settings.write_timeout_ms / 1000, settings.max_connections, settings.cluster
+        )
+        self._set_if_unchanged = self.slow.register_script(_SET_IF_UNCHANGED)
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s)
 
     async def warm(self, n: int) -> None:
-        """Open ``n`` request-path connections now, so a burst does not pay for connecting."""
-        pool = self.fast.connection_pool
-        got = await asyncio.gather(*(pool.get_connection() for _ in range(n)),
-                                   return_exceptions=True)  # fmt: skip
-        for conn in got:
-            if not isinstance(conn, BaseException):
-                await pool.release(conn)
+        """Open ``n`` request-path connections now, so a burst does not pay for connecting
+        (and, in a cluster, read the slot map into both clients: see clients.warm)."""
+        await clients.warm(self.fast, n)
+        await clients.warm(self.slow, 0)
 
     async def close(self) -> None:
         await self.fast.aclose()
@@ -80,19 +83,37 @@ class RedisStore:
         if not self.breaker.allow():
             self.metrics.redis_errors.labels("rank_read", "breaker_open").inc()
             return RankRead(None, [None] * len(ad_ids), False, 0.0)
-        replies: list[Any]
+        user_key = self.keys.user(version, user_id)
+        ad_keys = [self.keys.ad(version, a) for a in ad_ids]
         try:
-            if not ad_ids:  # warm cache: a plain GET costs ~30 µs less than a pipeline
-                replies = [await self.fast.get(self.keys.user(version, user_id)), []]
+            if isinstance(self.fast, RedisCluster):
+                user, ads = await self._read_cluster(self.fast, user_key, ad_keys)
             else:
-                async with self.fast.pipeline(transaction=False) as pipe:
-                    pipe.get(self.keys.user(version, user_id))
-                    pipe.mget([self.keys.ad(version, a) for a in ad_ids])
-                    replies = await pipe.execute()
-        except (RedisError, OSError) as exc:
+                user, ads = await self._read(user_key, ad_keys)
+        except (RedisError, OSError) as exc:  # OSError includes TimeoutError
             return self._failed("rank_read", exc, start, len(ad_ids))
         self._succeeded("rank_read", start)
-        return RankRead(replies[0], replies[1], True, time.perf_counter() - start)
+        return RankRead(user, ads, True, time.perf_counter() - start)
+
+    async def _read(self, user_key: str, ad_keys: list[str]) -> tuple[Any, list[Any]]:
+        if not ad_keys:  # warm cache: a plain GET costs ~30 µs less than a pipeline
+            return await self.fast.get(user_key), []
+        async with self.fast.pipeline(transaction=False) as pipe:
+            pipe.get(user_key)
+            pipe.mget(ad_keys)
+            user, ads = await pipe.execute()
+        return user, ads
+
+    async def _read_cluster(
+        self, client: RedisCluster, user_key: str, ad_keys: list[str]
+    ) -> tuple[Any, list[Any]]:
+        """The user's slot and the misses' nodes at once; the whole read within the
+        per-call timeout (a cluster client may also re-read the slot map after a failure)."""
+        async with asyncio.timeout(self.read_timeout_s):
+            if not ad_keys:  # warm cache: one GET, one slot
+                return await client.get(user_key), []
+            user, ads = await asyncio.gather(client.get(user_key), client.mget_nonatomic(ad_keys))
+        return user, ads
 
     def _failed(self, op: str, exc: BaseException, start: float, n_ads: int) -> RankRead:
         self.breaker.failure()
@@ -121,17 +142,17 @@ class RedisStore:
         self._succeeded(op, start)
 
     async def ping(self) -> bool:
-        try:
-            return bool(await self.fast.ping())
-        except (RedisError, OSError):
-            return False
+        return await clients.ping(self.fast)
 
     async def update_user(self, version: str, user_id: str, compute: UserUpdate) -> None:
         """Read-modify-write of one user's matrix and raw history, atomically.
 
-        WATCH both keys, read them, ``compute`` the new values, write them in MULTI/EXEC;
-        if another writer changed either key in between, EXEC fails and we start over —
-        so two racing event batches for one user never lose each other's events.
+        Read both keys (one slot: keys.py), ``compute`` the new values, and write them with
+        a script that first checks that neither key changed since the read (compare and
+        set on their SHA-1); if another writer got there first, start over — so two racing
+        event batches for one user never lose each other's events. The same code runs on
+        one Redis and on a cluster (a script over keys of one slot runs on that slot's node;
+        redis-py's async cluster pipeline cannot WATCH without blocking the event loop).
         """
         keys = (self.keys.user(version, user_id), self.keys.history(user_id))
         start = time.perf_counter()
@@ -147,19 +168,18 @@ class RedisStore:
             raise DependencyDown(f"Redis user update failed ({type(exc).__name__})") from exc
 
     async def _try_update(self, keys: tuple[str, str], compute: UserUpdate) -> bool:
-        async with self.slow.pipeline(transaction=True) as pipe:
-            await pipe.watch(*keys)
-            matrix, history = await pipe.mget(keys)  # bytes: no decode_responses
-            new_matrix, new_history = await compute(_raw(matrix), _raw(history))
-            pipe.multi()
-            pipe.set(keys[0], new_matrix, ex=self.settings.user_ttl_s)
-            pipe.set(keys[1], new_history, ex=self.settings.user_ttl_s)
-            try:
-                await pipe.execute()
-            except WatchError:
-                return False
-        return True
+        old = await self.slow.mget(keys)  # one slot
+        matrix, history = _raw(old[0]), _raw(old[1])
+        new_matrix, new_history = await compute(matrix, history)
+        args = (_digest(matrix), _digest(history), new_matrix, new_history,
+                self.settings.user_ttl_s)  # fmt: skip
+        return bool(await self._set_if_unchanged(keys=keys, args=args))
 
 
 def _raw(value: bytes | str | None) -> bytes | None:
-    return value.encode() if isinstance(value, str) else value
+    return value.encode() if isinstance(value, str) else value  # bytes: no decode_responses
+
+
+def _digest(value: bytes | None) -> str:
+    """What the script compares: SHA-1 hex of a value read, '' for a missing key."""
+    return "" if value is None else hashlib.sha1(value).hexdigest()

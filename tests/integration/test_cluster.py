@@ -1,0 +1,128 @@
+"""The store against a real three-node Redis Cluster: one user's keys share one slot (as the
+server computes it), reads and writes across nodes, the atomic per-user update under racing
+writers, a node outage opening the breaker, and `adrank load --cluster`."""
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from redis.asyncio.cluster import RedisCluster
+from redis.cluster import key_slot
+
+from service.metrics import Metrics
+from service.settings import RedisSettings
+from service.store.codec import encode_ad
+from service.store.keys import KeyLayout, escape
+from service.store.redis_store import RedisStore
+from tests.support.cluster import SLOT_RANGES, RedisClusterProcesses
+
+USER_IDS = ["u42", "a{b}", "}x", "{", "}", "{}", "{}}{", "%7B", "x%y", "ünï{cødé}"]
+
+
+async def open_store(url: str, **kw: object) -> RedisStore:
+    """A cluster store, warmed as the service warms it at start-up."""
+    settings = RedisSettings(url=url, cluster=True, key_prefix=f"t-{uuid.uuid4().hex[:8]}:",
+                             **kw)  # fmt: skip
+    store = RedisStore(url, settings, Metrics())
+    await store.warm(4)
+    return store
+
+
+@pytest.fixture
+async def store(redis_cluster: RedisClusterProcesses) -> AsyncIterator[RedisStore]:
+    opened = await open_store(redis_cluster.url)
+    yield opened
+    await opened.close()
+
+
+def server_slot(cluster: RedisClusterProcesses, key: str) -> int:
+    return int(cluster.command(0, "CLUSTER KEYSLOT", key))  # type: ignore[call-overload]
+
+
+def owner(slot: int) -> int:
+    return next(i for i, (first, last) in enumerate(SLOT_RANGES) if first <= slot <= last)
+
+
+@pytest.mark.parametrize("user_id", USER_IDS)
+def test_one_users_keys_share_one_slot(redis_cluster: RedisClusterProcesses, user_id: str) -> None:
+    keys = KeyLayout("adrank:")
+    matrix, history = keys.user("v{1}", user_id), keys.history(user_id)
+    slot = server_slot(redis_cluster, matrix)
+    assert server_slot(redis_cluster, history) == slot == key_slot(matrix.encode())
+    assert slot == key_slot(escape(user_id).encode())  # the tag is exactly the (escaped) id
+
+
+def test_keys_stay_distinct_and_ads_carry_no_hash_tag() -> None:
+    keys = KeyLayout("adrank:")
+    assert keys.user("v1", "u42") == "adrank:user:v1:{u42}"
+    assert keys.history("u42") == "adrank:hist:{u42}"
+    assert len({keys.history(u) for u in [*USER_IDS, "a}", "a%7D", "a%257D"]}) == len(USER_IDS) + 3
+    ad = keys.ad("v1", "{camp}-7")
+    assert "{" not in ad and "}" not in ad
+    with pytest.raises(ValueError):
+        KeyLayout("pre{fix}:")
+
+
+async def test_reads_and_writes_across_nodes(store: RedisStore) -> None:
+    assert isinstance(store.fast, RedisCluster)
+    assert all(len(node._connections) >= 4 for node in store.fast.get_nodes())
+    keys, ads = store.keys, [f"ad-{i}" for i in range(30)]
+    assert len({owner(key_slot(keys.ad("v1", a).encode())) for a in ads}) == 3  # spread
+    await store.write("t", [(keys.user("v1", "u"), b"matrix"),
+                            *((keys.ad("v1", a), encode_ad(np.full(4, i), "v1"))
+                              for i, a in enumerate(ads))], 60)  # fmt: skip
+    read = await store.read_for_rank("v1", "u", [*ads, "missing"])
+    assert read.ok and read.user == b"matrix" and read.ads[-1] is None
+    assert [blob[-8:] for blob in read.ads[:-1]] == [encode_ad(np.full(4, i), "v1")[-8:]
+                                                     for i in range(30)]  # fmt: skip
+    warm = await store.read_for_rank("v1", "u", [])
+    assert warm.ok and warm.user == b"matrix"
+    assert 0 < await store.fast.ttl(keys.ad("v1", "ad-3")) <= 60
+    assert await store.ping()
+
+
+@pytest.mark.parametrize("user_id", ["racer", "}racer{"])
+async def test_racing_updates_of_one_user_lose_nothing(store: RedisStore, user_id: str) -> None:
+
+    def appender(item: str):
+        async def compute(matrix: bytes | None, hist: bytes | None) -> tuple[bytes, bytes]:
+            await asyncio.sleep(0.005)  # widen the race window
+            items = hist.split(b",") if hist else []
+            new = b",".join([*items, item.encode()])
+            return new, new
+
+        return compute
+
+    await asyncio.gather(*(store.update_user("v1", user_id, appender(f"e{i}")) for i in range(20)))
+    hist = await store.fast.get(store.keys.history(user_id))
+    assert sorted(hist.split(b",")) == sorted(f"e{i}".encode() for i in range(20))
+    assert await store.fast.get(store.keys.user("v1", user_id)) == hist
+    assert 0 < await store.fast.ttl(store.keys.history(user_id)) <= store.settings.user_ttl_s
+
+
+async def test_a_node_down_fails_fast_and_opens_the_breaker(tmp_path: Path) -> None:
+    cluster = RedisClusterProcesses(tmp_path)
+    cluster.start()
+    store = await open_store(cluster.url, breaker_failures=2, breaker_reset_s=0.3)
+    try:
+        user = next(u for u in (f"u{i}" for i in range(100))
+                    if owner(key_slot(store.keys.user("v", u).encode())) == 2)  # fmt: skip
+        assert (await store.read_for_rank("v", user, ["a"])).ok
+        cluster.stop_node(2)
+        for _ in range(2):
+            started = time.perf_counter()
+            read = await store.read_for_rank("v", user, ["a"])
+            assert not read.ok and read.ads == [None]
+            assert time.perf_counter() - started < 0.3
+        assert store.breaker.state == "open" and not await store.ping()
+        cluster.start_node(2)
+        await asyncio.sleep(0.35)
+        assert (await store.read_for_rank("v", user, ["a"])).ok  # the half-open trial
+        assert store.breaker.state == "closed"
+    finally:
+        await store.close()
+        cluster.stop()
