@@ -1,7 +1,8 @@
 """`adrank load`: precompute ad vectors and user behaviour matrices and write them to Redis.
 
 So a service starts warm: every catalog ad and every user with behaviour is one GET away.
-Writes the layout of service/store (keys.py, codec.py) in pipelined chunks.
+Writes the layout of service/store (keys.py, codec.py) in pipelined chunks, to one Redis or
+to a Redis Cluster (a cluster pipeline is not a transaction: it groups the SETs by node).
 """
 
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from service.store.codec import BehaviourItem, UserMatrix, encode_ad, encode_his
 from service.store.keys import KeyLayout
 
 CHUNK = 512
+Client = redis.Redis | redis.RedisCluster
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ def _chunks(n: int, size: int = CHUNK) -> Iterator[slice]:
 
 
 def load_ads(
-    client: redis.Redis,
+    client: Client,
     encoder: TextEncoder,
     bundle: Bundle,
     ads: pd.DataFrame,
@@ -82,7 +84,7 @@ def recent_behaviour(events: pd.DataFrame, keep: int) -> dict[str, list[Behaviou
 
 
 def load_users(
-    client: redis.Redis,
+    client: Client,
     encoder: TextEncoder,
     bundle: Bundle,
     events: pd.DataFrame,

@@ -87,10 +87,16 @@ def _startup_facts(svc: ServiceState, embedded: bool) -> dict[str, Any]:
     return {
         "model_version": model.version,
         "providers": model.providers,
-        "redis": "embedded" if embedded else "external",
+        "redis": _redis_kind(svc, embedded),
         "ranker_threads": svc.settings.model.ranker_threads,
         "encoder_threads": svc.settings.model.encoder_threads,
     }
+
+
+def _redis_kind(svc: ServiceState, embedded: bool) -> str:
+    if embedded:
+        return "embedded"
+    return "cluster" if svc.settings.redis.cluster else "external"
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

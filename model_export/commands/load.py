@@ -20,6 +20,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="directory with ads.jsonl and/or events.jsonl (the adrank input format)",
     )
     p.add_argument("--redis-url", required=True, help="e.g. redis://localhost:6379/0")
+    p.add_argument(
+        "--cluster",
+        action="store_true",
+        help="--redis-url names a node of a Redis Cluster (writes are grouped by node)",
+    )
     p.add_argument("--key-prefix", default="adrank:")
     p.add_argument("--user-ttl-s", type=int, default=30 * 86400, help="TTL of user keys (0 = none)")
     p.add_argument("--ad-ttl-s", type=int, default=0, help="TTL of ad keys (0 = none)")
@@ -41,10 +46,15 @@ def run(args: argparse.Namespace) -> None:
     options = LoadOptions(
         KeyLayout(args.key_prefix), args.user_ttl_s or None, args.ad_ttl_s or None
     )
-    client = redis.Redis.from_url(args.redis_url)
+    client: redis.Redis | redis.RedisCluster = (
+        redis.RedisCluster.from_url(args.redis_url)
+        if args.cluster
+        else redis.Redis.from_url(args.redis_url)
+    )
     if (args.data / "ads.jsonl").is_file():
         n = load_ads(client, encoder, bundle, read_ads(args.data / "ads.jsonl"), options)
         print(f"{n:,} ads written")
     if (args.data / "events.jsonl").is_file():
         n = load_users(client, encoder, bundle, read_events(args.data / "events.jsonl"), options)
         print(f"{n:,} users written")
+    client.close()

@@ -1,6 +1,7 @@
 """The store against a real three-node Redis Cluster: one user's keys share one slot (as the
 server computes it), reads and writes across nodes, the atomic per-user update under racing
-writers, a node outage opening the breaker, and `adrank load --cluster`."""
+writers, a node outage opening the breaker, and `adrank load --cluster` (the service itself
+against a cluster: tests/e2e/test_cluster.py)."""
 
 import asyncio
 import time
@@ -9,15 +10,22 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+import redis.cluster
 from redis.asyncio.cluster import RedisCluster
 from redis.cluster import key_slot
 
+from adrank.cli import main
+from model_export.data.clicklog import ClickLog
+from model_export.data.io import write_clicklog
+from service.bundle.loader import load_bundle
 from service.metrics import Metrics
 from service.settings import RedisSettings
-from service.store.codec import encode_ad
+from service.store.codec import decode_ad, decode_history, decode_user, encode_ad
 from service.store.keys import KeyLayout, escape
 from service.store.redis_store import RedisStore
+from tests.offline.test_load import ADS, EVENTS
 from tests.support.cluster import SLOT_RANGES, RedisClusterProcesses
 
 USER_IDS = ["u42", "a{b}", "}x", "{", "}", "{}", "{}}{", "%7B", "x%y", "ünï{cødé}"]
@@ -126,3 +134,24 @@ async def test_a_node_down_fails_fast_and_opens_the_breaker(tmp_path: Path) -> N
     finally:
         await store.close()
         cluster.stop()
+
+
+def test_load_writes_into_the_cluster(
+    tiny_bundle: Path, redis_cluster: RedisClusterProcesses, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    imps = pd.DataFrame({"user_id": ["u1"], "ad_id": ["a1"], "ts": [2000], "label": [0],
+                         "p_true": [np.nan]})  # fmt: skip
+    write_clicklog(ClickLog("t", ADS, EVENTS, imps), data)
+    prefix = f"load-{uuid.uuid4().hex[:8]}:"
+    main(["load", "--bundle", str(tiny_bundle), "--data", str(data), "--redis-url",
+          redis_cluster.url, "--cluster", "--key-prefix", prefix])  # fmt: skip
+    bundle = load_bundle(tiny_bundle)
+    version, d = bundle.version, bundle.manifest.dims.d
+    keys = KeyLayout(prefix)
+    with redis.cluster.RedisCluster.from_url(redis_cluster.url) as rc:
+        assert decode_ad(rc.get(keys.ad(version, "a2")), version, d).shape == (d,)
+        for user in ("u1", "u2"):
+            matrix = decode_user(rc.get(keys.user(version, user)), version, d)
+            raw = decode_history(rc.get(keys.history(user)))
+            assert matrix.item_ids == tuple(i.item_id for i in raw[: len(matrix.item_ids)])
