@@ -18,6 +18,7 @@ COMMANDS = (
     "model_export.commands.load",
     "service.cli",
 )
+OWN_PACKAGES = frozenset({"adrank", "service", "model_export"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,13 +30,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         try:
-            module = importlib.import_module(name)
+            importlib.import_module(name).add_parser(sub)
         except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):
-                continue  # a command this install does not ship
+            if _not_installed(name, exc):
+                continue  # a command this install does not ship, or whose extra it lacks
             raise
-        module.add_parser(sub)
     return parser
+
+
+def _not_installed(command: str, exc: ModuleNotFoundError) -> bool:
+    """The command's package is absent, or a third-party dependency of it (the serving
+    install has model_export but not the train extra's pandas or torch); a missing module
+    of our own inside a shipped package is a bug and is raised."""
+    missing = exc.name or ""
+    return command.startswith(missing) or missing.split(".")[0] not in OWN_PACKAGES
 
 
 def main(argv: Sequence[str] | None = None) -> None:
