@@ -22,6 +22,7 @@ from service.runtime.cpus import available_cpus, threads_per_worker
 log = logging.getLogger(__name__)
 
 MIN_KEY_CHARS = 16
+PLACEHOLDER_KEY = "REPLACE-ME"  # the mark of deploy/k8s/secret.yaml's example keys
 
 
 class ModelSettings(BaseModel):
@@ -152,6 +153,8 @@ class AuthSettings(BaseModel):
         for key in keys:
             if len(key.get_secret_value()) < MIN_KEY_CHARS:
                 raise ValueError(f"API keys must have at least {MIN_KEY_CHARS} characters")
+            if PLACEHOLDER_KEY in key.get_secret_value():
+                raise ValueError(f"an API key is still a {PLACEHOLDER_KEY} placeholder")
         return keys
 
     @property
