@@ -102,7 +102,8 @@ def _seed(environment: Environment, **_kwargs: Any) -> None:
     started = time.perf_counter()
     for method, path, bodies in (("PUT", "/ads", ads), ("POST", "/events", histories)):
         for body in bodies:
-            session.request(method, path, data=orjson.dumps(body), headers=headers(options),
+            data = orjson.dumps(body).decode()
+            session.request(method, path, data=data, headers=headers(options),
                             name=f"seed {method} {path}")  # fmt: skip
     print(f"seeded {len(world.ads)} ads and {len(world.users)} users' histories "
           f"in {time.perf_counter() - started:.1f} s", file=sys.stderr)  # fmt: skip
@@ -173,8 +174,8 @@ class AdServerFleet(FastHttpUser):
     def _rank(self, due: float) -> None:
         self.sent += 1
         body = rank_request(self.rng, self.world, f"lt-{id(self):x}-{self.sent}")
-        n = len(body["candidates"])  # type: ignore[arg-type]
-        with self.client.post("/rank", data=orjson.dumps(body), headers=self.headers,
+        n = len(body["candidates"])
+        with self.client.post("/rank", data=orjson.dumps(body).decode(), headers=self.headers,
                               catch_response=True) as resp:  # fmt: skip
             resp.request_meta["response_time"] = (time.perf_counter() - due) * 1000
             answer = _json(resp.content)
@@ -187,7 +188,7 @@ class AdServerFleet(FastHttpUser):
 
     def _events(self, due: float) -> None:
         body = events_request(self.rng, self.world, time.time())
-        with self.client.post("/events", data=orjson.dumps(body), headers=self.headers,
+        with self.client.post("/events", data=orjson.dumps(body).decode(), headers=self.headers,
                               catch_response=True) as resp:  # fmt: skip
             resp.request_meta["response_time"] = (time.perf_counter() - due) * 1000
             if resp.status_code != 200:

@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import count
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +25,7 @@ AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55+")
 GENDERS = ("f", "m", "x")
 COUNTRIES = ("us", "gb", "de", "fr", "in", "br", "jp", "ca", "au", "es")
 ITEMS_PER_TOPIC = 30
+Json = dict[str, Any]  # a request body
 STAGES = ("total_ms", "redis_ms", "queue_ms", "score_ms", "encode_ms", "batch_size")
 START_TS = 1_735_689_600  # behaviour history before this moment (2025-01-01)
 
@@ -87,7 +89,7 @@ class World:
     topics: list[tuple[str, Topic]]  # (vertical, topic wording)
     items: list[list[str]]  # content titles per topic
     brands: list[list[str]]  # per vertical (index into VERTICALS)
-    ads: list[dict[str, str]]  # the seen catalog: ad_id, title, description, category
+    ads: list[Json]  # the seen catalog: ad_id, title, description, category
     users: list[User]
     popularity: ZipfSampler  # over users, most popular first
     config: TrafficConfig
@@ -114,7 +116,7 @@ def _user(rng: np.random.Generator, n_topics: int, user_id: str) -> User:
     return User(user_id, tuple(int(t) for t in interests), attrs)
 
 
-def new_ad(rng: np.random.Generator, world: World, ad_id: str) -> dict[str, str]:
+def new_ad(rng: np.random.Generator, world: World, ad_id: str) -> Json:
     """An ad of a random topic: invented brand, product, offer and pitch."""
     topic_i = int(rng.integers(len(world.topics)))
     vertical, topic = world.topics[topic_i]
@@ -126,10 +128,10 @@ def new_ad(rng: np.random.Generator, world: World, ad_id: str) -> dict[str, str]
 
 def user_events(
     rng: np.random.Generator, world: World, user: User, n: int, end_ts: float
-) -> list[dict[str, object]]:
+) -> list[Json]:
     """``n`` behaviour events of ``user``, 10 minutes apart, the last at ``end_ts``: mostly
     of the user's interests, some (15%) off them."""
-    events: list[dict[str, object]] = []
+    events: list[Json] = []
     for j in range(n):
         noise = rng.random() < 0.15
         topic = int(rng.integers(len(world.topics))) if noise else int(rng.choice(user.topics))
@@ -143,7 +145,7 @@ def user_events(
 
 def seed_batches(
     world: World, ads_per_batch: int = 250, events_per_batch: int = 1000, seed: int = 1
-) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+) -> tuple[list[Json], list[Json]]:
     """The PUT /ads bodies of the catalog and the POST /events bodies of users' histories."""
     rng = np.random.default_rng(seed)
     ads = [{"ads": world.ads[i : i + ads_per_batch]}
@@ -162,7 +164,7 @@ def candidate_count(rng: np.random.Generator, config: TrafficConfig) -> int:
 def rank_request(
     rng: np.random.Generator, world: World, request_id: str, candidates: int | None = None,
     unseen_share: float | None = None,
-) -> dict[str, object]:  # fmt: skip
+) -> Json:  # fmt: skip
     """A POST /rank body: a Zipf-popular user, context, bids, a deadline, and ``candidates``
     ads (50–500 by default) of which ``unseen_share`` are new ads sent with their text (fewer
     when the catalog is smaller than the seen part)."""
@@ -171,7 +173,7 @@ def rank_request(
     share = cfg.unseen_share if unseen_share is None else unseen_share
     unseen = int(rng.binomial(n, share)) if share > 0 else 0
     seen = min(n - unseen, len(world.ads))
-    ads: list[dict[str, object]] = [
+    ads = [
         {"ad_id": world.ads[int(i)]["ad_id"]}
         for i in rng.choice(len(world.ads), size=seen, replace=False)
     ]
@@ -185,14 +187,14 @@ def rank_request(
             "timeout_ms": cfg.deadline_ms}  # fmt: skip
 
 
-def request_context(rng: np.random.Generator, user: User) -> dict[str, object]:
+def request_context(rng: np.random.Generator, user: User) -> Json:
     return {"hour": int(rng.integers(24)), "weekday": int(rng.integers(7)),
             "device": str(rng.choice(DEVICES, p=[0.6, 0.3, 0.1])),
             "slot": str(rng.choice(SLOTS)), "position": int(rng.integers(1, 6)),
             **user.attrs}  # fmt: skip
 
 
-def events_request(rng: np.random.Generator, world: World, ts: float) -> dict[str, object]:
+def events_request(rng: np.random.Generator, world: World, ts: float) -> Json:
     """A POST /events body of the live stream: a few events of Zipf-popular users."""
     n = world.config.events_per_batch
     users = [world.users[int(u)] for u in world.popularity.sample(rng, n)]
