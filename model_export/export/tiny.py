@@ -9,6 +9,7 @@ so ``reference_pctr`` can score the same inputs in PyTorch.
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +24,12 @@ from model_export.train.run import Run, load_run, train_run
 from service.features.prior import ad_bucket, prior_features, unknown_prior
 from service.features.tokens import bucket_length, pad_batch
 
-TINY_SYNTH = {"n_users": 400, "n_ads": 80, "n_impressions": 8_000, "progress": False}
+TINY_SYNTH: dict[str, Any] = {
+    "n_users": 400,
+    "n_ads": 80,
+    "n_impressions": 8_000,
+    "progress": False,
+}
 
 
 def run_dir_of(bundle_dir: Path) -> Path:

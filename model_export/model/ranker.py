@@ -68,9 +68,10 @@ class RankingHead(nn.Module):
         )
         self.context_emb = nn.ModuleList(nn.Embedding(n, cfg.context_dim) for n in context_sizes)
         # a wide, first-order term per context value (position, slot, hour, ...) beside the MLP
-        self.context_bias = nn.ModuleList(nn.Embedding(n, 1) for n in context_sizes)
-        for bias in self.context_bias:
+        biases = [nn.Embedding(n, 1) for n in context_sizes]
+        for bias in biases:
             nn.init.zeros_(bias.weight)
+        self.context_bias = nn.ModuleList(biases)
         self.id_emb = nn.Embedding(id_buckets, cfg.id_dim)
         user_in = cfg.d + len(context_sizes) * cfg.context_dim
         pair_in = (1 + 2 * cfg.attention_heads) * cfg.d + cfg.attention_heads

@@ -143,7 +143,7 @@ class Trainer:
         if valid_auc > self.state.best_auc:
             self.state.best_auc, self.state.best_epoch, self.state.bad_epochs = (
                 valid_auc,
-                row["epoch"],
+                int(row["epoch"]),
                 0,
             )
             self._save(BEST, with_optimizer=False)
