@@ -9,7 +9,7 @@ from service.events.history import build_matrix, known_vectors, merge_history, m
 from service.http import describe
 from service.rank.protocol import RankRequest
 from service.runtime.providers import CPU, CUDA, wanted_providers
-from service.settings import AuthSettings, Settings
+from service.settings import AuthSettings, RedisSettings, Settings
 from service.store.ad_cache import MISS, AdCache
 from service.store.breaker import CircuitBreaker
 from service.store.codec import BehaviourItem, UserMatrix
@@ -104,6 +104,20 @@ def test_settings_from_env_and_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     s = parse_settings(["--bundle", "/b", "--limits.max-candidates", "7", "--port", "9"])
     assert str(s.model.bundle_path) == "/b" and s.limits.max_candidates == 7
     assert s.server.port == 9
+
+
+def test_redis_cluster_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from adrank.serve_cli import parse_settings
+
+    s = parse_settings(["--redis-url", "redis://n1:7000", "--redis.cluster"])
+    assert s.redis.cluster and s.redis.url == "redis://n1:7000"
+    monkeypatch.setenv("ADRANK_REDIS__URL", "redis://n1:7000")
+    monkeypatch.setenv("ADRANK_REDIS__CLUSTER", "true")
+    assert Settings().redis.cluster
+    with pytest.raises(ValidationError, match=r"redis\.cluster needs redis\.url"):
+        RedisSettings(cluster=True)  # the embedded Redis is a single server
+    with pytest.raises(ValidationError, match="may not contain"):
+        RedisSettings(key_prefix="app{1}:")
 
 
 def test_validation_messages_name_the_field() -> None:
