@@ -4,9 +4,10 @@ writers, a node outage opening the breaker, and `adrank load --cluster` (the ser
 against a cluster: tests/e2e/test_cluster.py)."""
 
 import asyncio
+import signal
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -112,28 +113,61 @@ async def test_racing_updates_of_one_user_lose_nothing(store: RedisStore, user_i
     assert 0 < await store.fast.ttl(store.keys.history(user_id)) <= store.settings.user_ttl_s
 
 
-async def test_a_node_down_fails_fast_and_opens_the_breaker(tmp_path: Path) -> None:
-    cluster = RedisClusterProcesses(tmp_path)
+@pytest.fixture(scope="module")
+def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterProcesses]:
+    """A cluster of its own for the outage tests (they stop or freeze a node)."""
+    cluster = RedisClusterProcesses(tmp_path_factory.mktemp("outage-cluster"))
     cluster.start()
-    store = await open_store(cluster.url, breaker_failures=2, breaker_reset_s=0.3)
+    yield cluster
+    cluster.stop()
+
+
+def user_on_node(keys: KeyLayout, node: int) -> str:
+    return next(u for u in (f"u{i}" for i in range(100))
+                if owner(key_slot(keys.user("v", u).encode())) == node)  # fmt: skip
+
+
+async def test_a_node_down_fails_fast_and_opens_the_breaker(
+    own_cluster: RedisClusterProcesses,
+) -> None:
+    store = await open_store(own_cluster.url, breaker_failures=2, breaker_reset_s=0.3)
+    user = user_on_node(store.keys, 2)
     try:
-        user = next(u for u in (f"u{i}" for i in range(100))
-                    if owner(key_slot(store.keys.user("v", u).encode())) == 2)  # fmt: skip
         assert (await store.read_for_rank("v", user, ["a"])).ok
-        cluster.stop_node(2)
+        own_cluster.stop_node(2)
         for _ in range(2):
             started = time.perf_counter()
             read = await store.read_for_rank("v", user, ["a"])
             assert not read.ok and read.ads == [None]
             assert time.perf_counter() - started < 0.3
         assert store.breaker.state == "open" and not await store.ping()
-        cluster.start_node(2)
+        own_cluster.start_node(2)
         await asyncio.sleep(0.35)
         assert (await store.read_for_rank("v", user, ["a"])).ok  # the half-open trial
         assert store.breaker.state == "closed"
     finally:
         await store.close()
-        cluster.stop()
+
+
+async def test_a_hung_node_costs_one_timeout_then_the_breaker_answers(
+    own_cluster: RedisClusterProcesses,
+) -> None:
+    """SIGSTOP: the node accepts nothing and answers nothing (a stalled host)."""
+    store = await open_store(own_cluster.url, timeout_ms=50, breaker_failures=1,
+                             breaker_reset_s=5)  # fmt: skip
+    user = user_on_node(store.keys, 1)
+    try:
+        assert (await store.read_for_rank("v", user, ["a", "b", "c"])).ok
+        own_cluster.procs[1].send_signal(signal.SIGSTOP)
+        started = time.perf_counter()
+        first = await store.read_for_rank("v", user, ["a", "b", "c"])
+        assert not first.ok and time.perf_counter() - started < 0.5
+        started = time.perf_counter()
+        assert not (await store.read_for_rank("v", user, [])).ok  # breaker open: no wait
+        assert time.perf_counter() - started < 0.005
+    finally:
+        own_cluster.procs[1].send_signal(signal.SIGCONT)
+        await store.close()
 
 
 def test_load_writes_into_the_cluster(
