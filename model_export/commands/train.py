@@ -42,6 +42,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="share of training rows whose ad id and prior are hidden (cold-start practice)",
     )
     p.add_argument(
+        "--pretrain-steps",
+        type=int,
+        default=600,
+        help="steps of behaviour pretraining of the projection in fast mode (0 = none)",
+    )
+    p.add_argument(
         "--max-train-rows", type=int, default=None, help="sample this many training rows"
     )
     p.set_defaults(run=run)
@@ -56,6 +62,7 @@ def config_from_args(args: argparse.Namespace):
         history_len=args.history_len,
         max_tokens=args.max_tokens,
         id_dropout=args.id_dropout,
+        pretrain_steps=args.pretrain_steps,
         epochs=args.epochs,
         patience=args.patience,
         batch_size=args.batch_size,
