@@ -56,6 +56,14 @@ def test_ad_cache_gathers_copies_reuses_oldest_slots_and_expires() -> None:
     assert cache.rows(["b", "c"]).tolist() == [MISS, MISS]
 
 
+def test_ad_cache_of_capacity_zero_keeps_nothing_and_gathers_zeros() -> None:
+    cache = AdCache(capacity=0, d=3, ttl_s=10)
+    cache.put(["a"], np.ones((1, 3), np.float32))
+    vectors, have = cache.gather(["a", "b"])
+    assert have.tolist() == [False, False]
+    assert vectors.shape == (2, 3) and not vectors.any()
+
+
 def item(i: str, ts: float, kind: str = "click") -> BehaviourItem:
     return BehaviourItem(i, f"text {i}", kind, ts)
 
