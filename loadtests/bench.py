@@ -22,6 +22,7 @@ results.json; the tables are printed too.
 
 import argparse
 import json
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -92,8 +93,9 @@ def point(r: Running, mode: str, load: float, result: Result, cpu: dict[int, flo
     s = result.summary()
     metrics = [orjson.loads(b)["metrics"] for b in bodies or [] if b.startswith(b'{"request_id"')]
     shares = cpu_shares({}, cpu) if len(cpu) > 1 else []
+    cpu_ms = sum(cpu.values()) / result.ok * 1000 if cpu and result.ok else math.nan
     return Point(r.variant.name, mode, load, s["rps"], s["p50_ms"], s["p95_ms"], s["p99_ms"],
-                 result.errors, stage_medians(metrics), shares)  # fmt: skip
+                 result.errors, stage_medians(metrics), shares, cpu_ms=cpu_ms)  # fmt: skip
 
 
 async def timed_closed(r: Running, reqs: list[bytes], clients: int, seconds: float,

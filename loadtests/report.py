@@ -31,6 +31,7 @@ class Point:
     worker_cpu: list[float] = field(default_factory=list)  # CPU share per worker process
     saturated: bool = False
     sent_rps: float = 0.0  # open loop: requests actually scheduled per second (Poisson)
+    cpu_ms: float = math.nan  # CPU time of the serving processes per answered request
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -99,9 +100,10 @@ def closed_loop_table(points: Sequence[Point]) -> str:
     for p in sorted((p for p in points if p.mode == "closed"), key=lambda p: p.load):
         ratio = f"{p.rps / bare[p.load]:.0%}" if p.variant != "bare" and bare.get(p.load) else ""
         rows.append([num(p.load), p.variant, num(p.rps), num(p.p50_ms, 2), num(p.p95_ms, 2),
-                     num(p.p99_ms, 2), str(p.errors), ratio, split_text(p.worker_cpu)])  # fmt: skip
+                     num(p.p99_ms, 2), str(p.errors), ratio, num(p.cpu_ms, 2),
+                     split_text(p.worker_cpu)])  # fmt: skip
     headers = ["clients", "variant", "requests/s", "p50 ms", "p95 ms", "p99 ms", "errors",
-               "vs bare", "worker CPU split"]  # fmt: skip
+               "vs bare", "server CPU ms/request", "worker CPU split"]  # fmt: skip
     return markdown_table(headers, rows)
 
 

@@ -31,5 +31,6 @@ def test_quick_bench_writes_tables_and_plot(tiny_bundle: Path, tmp_path: Path) -
     closed = [p for p in results["points"] if p["mode"] == "closed"]
     assert {p["variant"] for p in closed} == set(VARIANTS)
     assert all(p["errors"] == 0 and p["rps"] > 0 for p in closed)
+    assert all(p["cpu_ms"] > 0 for p in closed)  # server CPU per request, every variant
     assert all(p["stages"]["score_ms"] > 0 for p in closed if p["variant"] != "bare")
     assert all(len(p["worker_cpu"]) == 2 for p in closed if "2w" in p["variant"])

@@ -71,7 +71,7 @@ def test_markdown_table_aligns_numbers_right() -> None:
 def pt(variant: str, mode: str, load: float, rps: float, split: list[float] | None = None,
        sat: bool = False) -> Point:  # fmt: skip
     return Point(variant, mode, load, rps, 1.0, 2.0, 3.0, 0, worker_cpu=split or [],
-                 saturated=sat)  # fmt: skip
+                 saturated=sat, cpu_ms=2000 / rps)  # fmt: skip
 
 
 def test_tables_compare_with_bare_and_mark_saturation() -> None:
@@ -79,8 +79,8 @@ def test_tables_compare_with_bare_and_mark_saturation() -> None:
               pt("rank-2w-shared", "closed", 64, 450, [1.0, 0.0]),
               pt("rank", "open", 400, 380), pt("rank", "open", 800, 500, sat=True)]  # fmt: skip
     closed = closed_loop_table(points)
-    assert "| 64 | rank | 500 | 1.00 | 2.00 | 3.00 | 0 | 25% |  |" in closed
-    assert "| 64 | rank-2w-shared | 450 | 1.00 | 2.00 | 3.00 | 0 | 22% | 100%/0% |" in closed
+    assert "| 64 | rank | 500 | 1.00 | 2.00 | 3.00 | 0 | 25% | 4.00 |  |" in closed
+    assert "| 64 | rank-2w-shared | 450 | 1.00 | 2.00 | 3.00 | 0 | 22% | 4.44 | 100%/0% |" in closed
     rows = open_loop_table(points).splitlines()
     assert len(rows) == 4 and rows[-1].endswith("| saturated |")
     note = workers_note(points)
