@@ -12,6 +12,7 @@ from model_export.data.clicklog import (
     IMPRESSION_COLUMNS,
     ClickLog,
 )
+from model_export.data.sources import split_for
 from model_export.data.synth import (
     CONTEXT_FIELDS,
     TOPIC_VERTICAL,
@@ -21,6 +22,7 @@ from model_export.data.synth import (
 )
 from model_export.data.synth_catalog import VERTICALS
 from model_export.data.synth_truth import calibrate_base, sigmoid
+from model_export.evaluate.truth_ablation import ablation
 from model_export.train.history import history_index
 from service.features.context import time_context
 
@@ -179,3 +181,16 @@ def test_calibrate_base_hits_the_target_rate() -> None:
     logit = np.random.default_rng(0).normal(0.0, 1.5, 10_000)
     base = calibrate_base(logit, 0.03)
     assert sigmoid(base + logit).mean() == pytest.approx(0.03, rel=1e-6)
+
+
+def test_truth_ablation_shows_what_only_text_carries(log: ClickLog) -> None:
+    split = split_for(log, "standard")
+    result = ablation(log, split, CONFIG)
+    test = log.impressions[split == "test"]
+    assert result["oracle (whole truth)"] == pytest.approx(
+        roc_auc_score(test["label"], test["p_true"]), abs=1e-9
+    )
+    assert result["without the fine-topic term"] < result["oracle (whole truth)"] - 0.05
+    assert (result["without the fine-topic term"] < result["fine topic counted as the vertical"]
+            < result["oracle (whole truth)"])  # fmt: skip
+    assert result["affinity alone"] > 0.6
