@@ -48,6 +48,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="steps of behaviour pretraining of the projection in fast mode (0 = none)",
     )
     p.add_argument(
+        "--projection-lr-scale",
+        type=float,
+        default=0.1,
+        help="the text projection's learning rate as a share of --lr (it keeps more of what "
+        "behaviour pretraining taught it when it learns slowly)",
+    )
+    p.add_argument(
         "--max-train-rows", type=int, default=None, help="sample this many training rows"
     )
     p.set_defaults(run=run)
@@ -63,6 +70,7 @@ def config_from_args(args: argparse.Namespace):
         max_tokens=args.max_tokens,
         id_dropout=args.id_dropout,
         pretrain_steps=args.pretrain_steps,
+        projection_lr_scale=args.projection_lr_scale,
         epochs=args.epochs,
         patience=args.patience,
         batch_size=args.batch_size,

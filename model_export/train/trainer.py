@@ -73,9 +73,15 @@ class Trainer:
         self.state = RunState()
 
     def _param_groups(self) -> list[dict[str, Any]]:
-        bert = [p for n, p in self.model.named_parameters() if n.startswith("pooled.")]
-        rest = [p for n, p in self.model.named_parameters() if not n.startswith("pooled.")]
-        groups: list[dict[str, Any]] = [{"params": rest, "lr": self.cfg.lr}]
+        named = list(self.model.named_parameters())
+        bert = [p for n, p in named if n.startswith("pooled.")]
+        projection = [p for n, p in named if n.startswith("projection.")]
+        head = [p for n, p in named if not n.startswith(("pooled.", "projection."))]
+        cfg = self.cfg
+        groups: list[dict[str, Any]] = [
+            {"params": head, "lr": cfg.lr},
+            {"params": projection, "lr": cfg.lr * cfg.projection_lr_scale},
+        ]
         if bert and self.cfg.mode == "finetune":
             groups.append({"params": bert, "lr": self.cfg.encoder_lr})
         return groups
