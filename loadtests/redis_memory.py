@@ -16,7 +16,6 @@ import argparse
 import random
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from redis.retry import Retry
 
 from service.store.codec import BehaviourItem, UserMatrix, encode_ad, encode_history, encode_user
 from service.store.keys import KeyLayout
-from tests.support.processes import free_port
+from tests.support.processes import free_port, stop_process, wait_for
 
 VERSION = "v1"
 TTL_S = 30 * 86400
@@ -111,35 +110,27 @@ def redis_server(cluster: bool) -> Iterator[redis.Redis]:
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=port, socket_timeout=60, retry=Retry(NoBackoff(), 0))
         try:
-            _wait_until_up(client, proc)
+            wait_for(partial(_answers, client, proc), 10, "redis-server did not start")
             if cluster:
                 client.execute_command("CLUSTER ADDSLOTS", *range(16384))
-                _wait_cluster_ok(client)
+                wait_for(partial(_cluster_ok, client), 10, "the one-node cluster is not ok")
             yield client
         finally:
             client.close()
-            proc.terminate()
-            proc.wait(10)
+            stop_process(proc, 10)
 
 
-def _wait_until_up(client: redis.Redis, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(200):
-        if proc.poll() is not None:
-            raise RuntimeError(f"redis-server exited with {proc.returncode}")
-        try:
-            client.ping()
-            return
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    raise TimeoutError("redis-server did not start")
+def _answers(client: redis.Redis, proc: subprocess.Popen[bytes]) -> bool:
+    if proc.poll() is not None:
+        raise RuntimeError(f"redis-server exited with {proc.returncode}")
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
 
 
-def _wait_cluster_ok(client: redis.Redis) -> None:
-    for _ in range(200):
-        if client.execute_command("CLUSTER INFO")["cluster_state"] == "ok":
-            return
-        time.sleep(0.05)
-    raise TimeoutError("the one-node cluster did not reach cluster_state:ok")
+def _cluster_ok(client: redis.Redis) -> bool:
+    return bool(client.execute_command("CLUSTER INFO")["cluster_state"] == "ok")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ connections to every node (``max_connections`` per node).
 
 import asyncio
 import logging
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -22,26 +23,17 @@ Client = aioredis.Redis | RedisCluster
 
 
 def make_client(url: str, timeout_s: float, max_connections: int, cluster: bool) -> Client:
+    options: dict[str, Any] = {
+        "socket_timeout": timeout_s,
+        "socket_connect_timeout": timeout_s,
+        "retry": Retry(NoBackoff(), 0),
+        "max_connections": max_connections,
+        "health_check_interval": 0,
+        "driver_info": None,  # no CLIENT SETINFO on each new connection
+    }
     if cluster:
-        return RedisCluster.from_url(
-            url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
-            max_connections=max_connections,
-            health_check_interval=0,
-            driver_info=None,
-        )
-    return aioredis.Redis.from_url(
-        url,
-        socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
-        retry=Retry(NoBackoff(), 0),
-        retry_on_timeout=False,
-        max_connections=max_connections,
-        health_check_interval=0,
-        driver_info=None,  # no CLIENT SETINFO on each new connection
-    )
+        return RedisCluster.from_url(url, **options)
+    return aioredis.Redis.from_url(url, retry_on_timeout=False, **options)
 
 
 async def warm(client: Client, n: int) -> None:
