@@ -98,12 +98,15 @@ class RedisSettings(BaseModel):
 
 
 class BatchSettings(BaseModel):
-    max_pairs: int = Field(
-        default=400,
+    max_pairs: int = Field(default=400, ge=1, description="(user, ad) pairs per ranker batch")
+    max_requests: int = Field(default=16, ge=1, description="requests (users) per ranker batch")
+    call_max_pairs: int = Field(
+        default=64,
         ge=1,
-        description="(user, ad) pairs per ranker call (per-pair cost grows past ~4 users)",
+        description="pairs per onnxruntime call on CPU: a batch runs as calls of whole "
+        "requests up to this size (a call's cost grows with pairs × users; on CUDA a batch "
+        "is one call)",
     )
-    max_requests: int = Field(default=16, ge=1, description="requests (users) per ranker call")
     max_wait_ms: float = Field(
         default=0.0, ge=0, description="wait for more work before a batch runs"
     )

@@ -85,6 +85,27 @@ def assemble_pairs(blocks: Sequence[PairBlock]) -> RankerInputs:
     )
 
 
+def call_groups(counts: Sequence[int], max_pairs: int) -> list[slice]:
+    """Consecutive blocks grouped into ranker calls of at most ``max_pairs`` pairs (a larger
+    block goes alone; a block is never split).
+
+    The head scores every candidate of a call against the history of every user in it (one
+    GEMM, then each keeps its own user's columns), so a call's cost grows with pairs × users:
+    on CPU, requests of ~100 candidates are cheapest one per call, while tiny requests share
+    one call to spread its fixed cost.
+    """
+    groups: list[slice] = []
+    start, pairs = 0, 0
+    for i, n in enumerate(counts):
+        if i > start and pairs + n > max_pairs:
+            groups.append(slice(start, i))
+            start, pairs = i, 0
+        pairs += n
+    if counts:
+        groups.append(slice(start, len(counts)))
+    return groups
+
+
 def split_pairs(
     p_ctr: np.ndarray, attention: np.ndarray, counts: Sequence[int]
 ) -> list[tuple[np.ndarray, np.ndarray]]:

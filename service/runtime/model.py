@@ -17,7 +17,13 @@ from service.bundle.loader import Bundle, load_bundle
 from service.features.prior import ad_bucket, prior_features, unknown_prior
 from service.metrics import Metrics
 from service.runtime.batcher import BatchPolicy, MicroBatcher
-from service.runtime.batching import PairBlock, assemble_pairs, split_pairs, split_rows
+from service.runtime.batching import (
+    PairBlock,
+    assemble_pairs,
+    call_groups,
+    split_pairs,
+    split_rows,
+)
 from service.runtime.encoder import TextEncoder
 from service.runtime.ranker import Ranker
 from service.settings import Settings
@@ -95,20 +101,27 @@ class LoadedModel:
             b.max_pairs, b.max_requests, b.queue_max_pairs, b.max_wait_ms / 1e3
         )
         enc_policy = BatchPolicy(256, 64, b.encoder_queue_max_texts, 0.0)
-        self.rank_batcher = MicroBatcher("ranker", self._rank_fn(metrics), rank_policy, metrics)
+        # on a GPU a whole batch is one call; on CPU calls are cut by ``call_max_pairs``
+        call_pairs = b.max_pairs if self.ranker.on_gpu else b.call_max_pairs
+        rank_fn = self._rank_fn(metrics, call_pairs)
+        self.rank_batcher = MicroBatcher("ranker", rank_fn, rank_policy, metrics)
         self.encode_batcher = MicroBatcher("encoder", self._encode_fn(metrics), enc_policy, metrics)
         self.rank_batcher.start()
         self.encode_batcher.start()
 
-    def _rank_fn(self, metrics: Metrics) -> Callable[[list[PairBlock]], list[ScoreResult]]:
+    def _rank_fn(
+        self, metrics: Metrics, call_pairs: int
+    ) -> Callable[[list[PairBlock]], list[ScoreResult]]:
         def run(blocks: list[PairBlock]) -> list[ScoreResult]:
             started = time.perf_counter()
-            inputs = assemble_pairs(blocks)
-            p_ctr, attention = self.ranker.run(inputs)
+            counts = [b.n_pairs for b in blocks]
+            parts = []
+            for call in call_groups(counts, call_pairs):
+                p_ctr, attention = self.ranker.run(assemble_pairs(blocks[call]))
+                parts += split_pairs(p_ctr, attention, counts[call])
             score_s = time.perf_counter() - started
             metrics.inference.labels("ranker").observe(score_s)
-            metrics.batch_pairs.observe(inputs.n_pairs)
-            parts = split_pairs(p_ctr, attention, [b.n_pairs for b in blocks])
+            metrics.batch_pairs.observe(sum(counts))
             return [ScoreResult(p, a, started, score_s, len(blocks)) for p, a in parts]
 
         return run

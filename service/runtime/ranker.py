@@ -8,7 +8,7 @@ import onnxruntime as ort
 
 from service.bundle.loader import Bundle
 from service.bundle.signature import RANKER_INPUTS, RANKER_OUTPUTS
-from service.runtime.providers import SessionConfig, create_session, run_graph
+from service.runtime.providers import SessionConfig, create_session, run_graph, uses_cuda
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,10 @@ class Ranker:
     @property
     def providers(self) -> list[str]:
         return self.session.get_providers()
+
+    @property
+    def on_gpu(self) -> bool:
+        return uses_cuda(self.session)
 
     def run(self, inputs: RankerInputs) -> tuple[np.ndarray, np.ndarray]:
         """``(p_ctr (N,), attention (N, H))`` as float32."""

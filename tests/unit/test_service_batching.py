@@ -10,6 +10,7 @@ from service.runtime.batching import (
     Job,
     PairBlock,
     assemble_pairs,
+    call_groups,
     form_batch,
     split_pairs,
     split_rows,
@@ -86,6 +87,15 @@ def test_split_gives_each_request_its_slice() -> None:
     parts = split_pairs(p, att, [2, 3, 1])
     assert [x.tolist() for x, _ in parts] == [[0, 1], [2, 3, 4], [5]]
     np.testing.assert_array_equal(parts[1][1], att[2:5])
+
+
+def test_call_groups_keep_requests_whole_within_the_pair_budget() -> None:
+    assert call_groups([100, 100, 100], 64) == [slice(0, 1), slice(1, 2), slice(2, 3)]
+    assert call_groups([10, 20, 30, 5, 100, 3], 64) == [slice(0, 3), slice(3, 4), slice(4, 5),
+                                                        slice(5, 6)]  # fmt: skip
+    assert call_groups([64, 1], 64) == [slice(0, 1), slice(1, 2)]
+    assert call_groups([7], 1) == [slice(0, 1)]
+    assert call_groups([], 64) == []
 
 
 def test_split_refuses_a_count_mismatch() -> None:
