@@ -44,6 +44,11 @@ class HeadConfig:
     id_dim: int = 16
     hidden: tuple[int, ...] = (128, 64)
     dropout: float = 0.2
+    # each gate starts as sigmoid(20·cosine − 11): a step at cosine 0.55, so a gate's mass
+    # counts the items that match. Training barely moves these; from a soft start (4, −2)
+    # every unrelated item kept adding ~0.12 to the count (valid AUC 0.8545 → 0.8599).
+    gate_cosine_init: float = 20.0
+    gate_bias_init: float = -11.0
 
 
 class RankingHead(nn.Module):
@@ -58,10 +63,10 @@ class RankingHead(nn.Module):
         self.heads, self.head_dim = cfg.attention_heads, cfg.attention_dim
         self.query = nn.Linear(cfg.d, cfg.attention_heads * cfg.attention_dim, bias=False)
         self.key = nn.Linear(cfg.d, cfg.attention_heads * cfg.attention_dim, bias=False)
-        self.gate_bias = nn.Parameter(torch.full((cfg.attention_heads, 1), -2.0))
+        self.gate_bias = nn.Parameter(torch.full((cfg.attention_heads, 1), cfg.gate_bias_init))
         # each gate also reads the cosine similarity of candidate and item: text that means
         # the same thing starts out matched, and the learned keys refine it
-        self.cosine_weight = nn.Parameter(torch.full((cfg.attention_heads, 1), 4.0))
+        self.cosine_weight = nn.Parameter(torch.full((cfg.attention_heads, 1), cfg.gate_cosine_init))
         # learnable sharpness per head (log scale, so Adam can grow it quickly)
         self.gate_log_scale = nn.Parameter(
             torch.full((cfg.attention_heads, 1), -0.5 * math.log(cfg.attention_dim))
@@ -124,8 +129,11 @@ class RankingHead(nn.Module):
         cosine = torch.gather(all_cosine, 1, cols).unsqueeze(1)
         item_mask = mask.reshape(-1)[cols].unsqueeze(1)
         weights = self._gate(scores.transpose(0, 1), cosine) * item_mask  # (N, heads, H)
-        spread = weights.new_zeros((cols.shape[0], self.heads, users * h))
-        spread = spread.scatter(2, head_cols.transpose(0, 1), weights)
+        # each candidate's weights placed in its own user's H columns: a one-hot multiply
+        # (cheaper in onnxruntime than a ScatterElements into zeros: 0.44 → 0.42 ms per call)
+        own = user_index.unsqueeze(1) == torch.arange(users, device=user_index.device)
+        spread = weights.unsqueeze(2) * own.to(weights.dtype)[:, None, :, None]
+        spread = spread.reshape(cols.shape[0], self.heads, users * h)
         return weights, torch.matmul(spread, history.reshape(users * h, d))
 
     def _gate(self, scores: Tensor, cosine: Tensor) -> Tensor:
