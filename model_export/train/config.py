@@ -40,9 +40,11 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "TrainConfig":
         raw = dict(raw)
-        raw["head"] = HeadConfig(
-            **{**raw.get("head", {}), "hidden": tuple(raw.get("head", {}).get("hidden", (128, 64)))}
-        )
+        head = dict(raw.get("head", {}))
+        for name in ("hidden", "gate_cosine_init", "gate_bias_init"):  # JSON lists → tuples
+            if name in head:
+                head[name] = tuple(head[name])
+        raw["head"] = HeadConfig(**head)
         raw["length_buckets"] = tuple(raw.get("length_buckets", (16, 32, 64)))
         return cls(**raw)
 

@@ -35,15 +35,22 @@ class RunState:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-@torch.no_grad()
 def predict(model: CTRModel, source: TextSource, f: Featurised) -> np.ndarray:
     """pCTR of every row of ``f``."""
+    return predict_with_attention(model, source, f)[0]
+
+
+@torch.no_grad()
+def predict_with_attention(
+    model: CTRModel, source: TextSource, f: Featurised
+) -> tuple[np.ndarray, np.ndarray]:
+    """pCTR (N,) and attention weights (N, H) of every row of ``f``."""
     model.eval()
     vectors = source.all_vectors(model)
-    out = []
+    p_ctr, weights = [], []
     for start in range(0, len(f.label), EVAL_BATCH):
         s = slice(start, start + EVAL_BATCH)
-        logit, _ = model(
+        logit, attention = model(
             vectors,
             torch.from_numpy(f.ad_text[s]),
             torch.from_numpy(f.history[s]),
@@ -51,8 +58,11 @@ def predict(model: CTRModel, source: TextSource, f: Featurised) -> np.ndarray:
             torch.from_numpy(f.bucket[s]),
             torch.from_numpy(f.prior[s]),
         )
-        out.append(torch.sigmoid(logit).numpy())
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+        p_ctr.append(torch.sigmoid(logit).numpy())
+        weights.append(attention.numpy())
+    if not p_ctr:
+        return np.zeros(0, dtype=np.float32), np.zeros((0, f.history.shape[1]), np.float32)
+    return np.concatenate(p_ctr), np.concatenate(weights)
 
 
 class Trainer:

@@ -21,8 +21,9 @@ from model_export.data.synth import (
     synthesize,
 )
 from model_export.data.synth_catalog import VERTICALS
+from model_export.data.synth_text import OFFERS
 from model_export.data.synth_truth import calibrate_base, sigmoid
-from model_export.evaluate.truth_ablation import ablation
+from model_export.evaluate.truth_ablation import ablation, offer_effects
 from model_export.train.history import history_index
 from service.features.context import time_context
 
@@ -194,3 +195,10 @@ def test_truth_ablation_shows_what_only_text_carries(log: ClickLog) -> None:
     assert (result["without the fine-topic term"] < result["fine topic counted as the vertical"]
             < result["oracle (whole truth)"])  # fmt: skip
     assert result["affinity alone"] > 0.6
+    assert result["without the offer term"] < result["oracle (whole truth)"]
+
+
+def test_offer_effects_are_read_back_from_the_ad_text(log: ClickLog) -> None:
+    effects = offer_effects(log)
+    offers = {o.effect for o in OFFERS}
+    assert set(np.unique(effects)) <= offers and len(np.unique(effects)) > 3
