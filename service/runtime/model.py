@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,8 @@ class PriorTable:
     def lookup(self, ad_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """``(ad_bucket (n,), ad_prior (n, 2))`` of the given ads (unknown ads: 0, global)."""
         unknown = len(self.buckets) - 1
-        rows = np.fromiter((self.index.get(a, unknown) for a in ad_ids), np.int64, len(ad_ids))
+        n = len(ad_ids)
+        rows = np.fromiter(map(self.index.get, ad_ids, repeat(unknown, n)), np.int64, n)
         return self.buckets[rows], self.rows[rows]
 
 

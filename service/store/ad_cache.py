@@ -9,6 +9,7 @@ through another worker is re-read from Redis.
 
 import time
 from collections.abc import Callable, Sequence
+from itertools import repeat
 
 import numpy as np
 
@@ -44,8 +45,8 @@ class AdCache:
 
     def rows(self, ad_ids: Sequence[str]) -> np.ndarray:
         """Slot of each ad, ``MISS`` (-1) where absent or expired."""
-        get = self._slot.get
-        rows = np.fromiter((get(a, MISS) for a in ad_ids), dtype=np.int64, count=len(ad_ids))
+        n = len(ad_ids)
+        rows = np.fromiter(map(self._slot.get, ad_ids, repeat(MISS, n)), dtype=np.int64, count=n)
         hit = rows >= 0
         if hit.any():
             stale = hit & (self._expires[np.where(hit, rows, 0)] < self._clock())
