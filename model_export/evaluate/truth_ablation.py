@@ -8,9 +8,9 @@ read text). From them ``affinity_counts`` recomputes the affinity term of ``synt
 true logit minus a term: how much of the oracle's AUC each part of the truth carries (the
 fine topic is the part only text reveals).
 
-With ``--run RUN_DIR`` it also scores the true logit with the run's gate mass (the sum of its
-attention weights over the history, for one gate) in place of the true fine-topic count:
-how well the model's gates count the items that match.
+With ``--run RUN_DIR`` it also scores the true logit with the run's gate mass (its attention
+weights summed over the history; the model's attention output averages its gates) in place of
+the true fine-topic count: how well the model's gates count the items that match.
 
     .venv/bin/python -m model_export.evaluate.truth_ablation data/synth-default --run runs/default
 """
@@ -60,7 +60,7 @@ def ablation(
 
 
 def run_gate_mass(run_dir: Path, log: ClickLog, split: np.ndarray) -> np.ndarray:
-    """Per test row, the run's attention weights summed over the history."""
+    """Per test row, the run's attention weights (averaged over gates) summed over the history."""
     run = load_run(run_dir)
     feats, _ = featurise(log, split, run.cfg.history_len, run.cfg.prior_alpha)
     test = subset(feats, feats.rows("test"))
