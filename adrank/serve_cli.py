@@ -18,7 +18,7 @@ import orjson
 import uvicorn
 from pydantic_settings import CliApp
 
-from service.app import create_app
+from service.app import create_service
 from service.drain import CloseWhenDraining, DrainingServer, DrainState
 from service.logs import configure_logging
 from service.settings import Settings
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _serve(settings: Settings, sock: socket.socket | None = None) -> None:
     drain = DrainState()
     config = uvicorn.Config(
-        CloseWhenDraining(create_app(settings), drain),
+        CloseWhenDraining(create_service(settings), drain),
         host=settings.server.host,
         port=settings.server.port,
         loop="uvloop",

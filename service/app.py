@@ -1,6 +1,8 @@
-"""The app factory: ``create_app(settings)`` builds the FastAPI app; the lifespan builds the
-resources (Redis client, embedded Redis if none is configured, the model) on ``app.state``.
-Nothing happens at import time."""
+"""The app factories: ``create_app(settings)`` builds the FastAPI app (routes, docs, error
+handlers); ``create_service(settings)`` is what uvicorn runs: that app with ``POST /rank``
+routed to its endpoint directly (service.direct) and every request timed. The lifespan builds
+the resources (Redis client, embedded Redis if none is configured, the model) on
+``app.state``. Nothing happens at import time."""
 
 import logging
 from collections.abc import AsyncIterator
@@ -10,12 +12,14 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
+from starlette.types import ASGIApp
 
 from service.admin.api_router import ReloadRequest
 from service.admin.api_router import router as admin_router
 from service.ads.api_router import router as ads_router
 from service.ads.protocol import AdsRequest
 from service.ads.serving import AdsService
+from service.direct import DirectRoutes
 from service.errors import install_error_handlers
 from service.events.api_router import router as events_router
 from service.events.protocol import EventsRequest
@@ -23,6 +27,7 @@ from service.events.serving import EventsService
 from service.health.api_router import router as health_router
 from service.metrics import Metrics
 from service.middleware import TimingMiddleware
+from service.rank.api_router import rank
 from service.rank.api_router import router as rank_router
 from service.rank.protocol import RankRequest
 from service.rank.serving import RankService
@@ -39,8 +44,15 @@ PARSED_BODIES: tuple[type[BaseModel], ...] = (
 )  # fmt: skip
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_service(settings: Settings) -> ASGIApp:
     metrics = Metrics()
+    app = create_app(settings, metrics)
+    direct = DirectRoutes(app, {("POST", "/rank"): rank})
+    return TimingMiddleware(direct, metrics=metrics, log_requests=settings.server.access_log)
+
+
+def create_app(settings: Settings, metrics: Metrics | None = None) -> FastAPI:
+    metrics = metrics or Metrics()
     app = FastAPI(
         title="adrank",
         version="0.1.0",
@@ -50,7 +62,6 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (rank_router, ads_router, events_router, admin_router, health_router):
         app.include_router(router)
     install_error_handlers(app)
-    app.add_middleware(TimingMiddleware, metrics=metrics, log_requests=settings.server.access_log)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
