@@ -146,7 +146,7 @@ class RankingHead(nn.Module):
         scores = torch.gather(torch.matmul(query.transpose(0, 1), flat_keys), 2, head_cols)
         all_cosine = torch.matmul(_unit(candidates), unit.reshape(users * h, d).t())
         cosine = torch.gather(all_cosine, 1, cols).unsqueeze(1)
-        item_mask = mask.reshape(-1)[cols].unsqueeze(1)
+        item_mask = mask[user_index].unsqueeze(1)  # a row gather: cheaper than by cols
         weights = self._gate(scores.transpose(0, 1), cosine) * item_mask  # (N, heads, H)
         # each candidate's weights placed in its own user's H columns: a one-hot multiply
         # (cheaper in onnxruntime than a ScatterElements into zeros: 0.44 → 0.42 ms per call)
