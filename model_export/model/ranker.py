@@ -6,7 +6,9 @@ layer is split by input so the per-user part (pooled history, context) runs once
 
 Weights are sigmoid gates, not a softmax: a softmax would normalise away how *many* past items
 resemble the candidate, and that count is what interest intensity is (DIN keeps it for the same
-reason). The head sees both the gated mean of the matching items and their total weight.
+reason). The MLP reads each gate's total weight (log1p of the mass); optionally
+(``HeadConfig.pair_attended``) also the gated mean of the matching items and its product with
+the candidate.
 """
 
 import math
@@ -65,6 +67,11 @@ class HeadConfig:
     # second starts soft, for data whose matches are graded (MovieLens titles and genres).
     gate_cosine_init: tuple[float, ...] = (20.0, 4.0)
     gate_bias_init: tuple[float, ...] = (-11.0, -2.0)
+    # the pair layer reads the candidate and each gate's mass; with ``pair_attended`` also
+    # each gate's attended vector and its product with the candidate (heads·2·d inputs
+    # more). Without them: same AUC on the synthetic set (valid 0.8614 vs 0.8615) and on
+    # MovieLens (test 0.7071 vs 0.7074), a head 0.41 → 0.25 ms per 100 candidates.
+    pair_attended: bool = False
 
 
 class RankingHead(nn.Module):
@@ -98,7 +105,8 @@ class RankingHead(nn.Module):
         self.register_buffer("context_offsets", offsets, persistent=False)
         self.id_emb = nn.Embedding(id_buckets, cfg.id_dim)
         user_in = cfg.d + len(context_sizes) * cfg.context_dim
-        pair_in = (1 + 2 * cfg.attention_heads) * cfg.d + cfg.attention_heads
+        self.pair_attended = cfg.pair_attended
+        pair_in = (1 + 2 * cfg.attention_heads * cfg.pair_attended) * cfg.d + cfg.attention_heads
         pair_in += cfg.id_dim + N_PRIOR_FEATURES
         self.user_layer = nn.Linear(user_in, cfg.hidden[0])
         self.pair_layer = nn.Linear(pair_in, cfg.hidden[0], bias=False)
@@ -114,32 +122,30 @@ class RankingHead(nn.Module):
 
     def attend(
         self, keys: Keys, history: Tensor, mask: Tensor, candidates: Tensor, user_index: Rows
-    ) -> tuple[Tensor, Tensor]:
-        """Per candidate and head: sigmoid weights over the user's items (N, heads, H) and the
-        weighted sums of the items (N, heads, d). ``keys``: ``item_keys`` of the history."""
+    ) -> Tensor:
+        """Per candidate and head, sigmoid weights over its user's items (N, heads, H).
+        ``keys``: ``item_keys`` of the history."""
         learned, unit = keys
         query = self.query(candidates).view(-1, self.heads, self.head_dim)
         if user_index is None:  # training: candidate i is user i's
             scores = torch.matmul(learned.transpose(1, 2), query.unsqueeze(-1)).squeeze(-1)
             cosine = torch.matmul(unit, _unit(candidates).unsqueeze(-1)).transpose(1, 2)
-            weights = self._gate(scores, cosine) * mask.unsqueeze(1)
-            return weights, torch.matmul(weights, history)
-        return self._attend_flat(learned, unit, history, mask, query, candidates, user_index)
+            return self._gate(scores, cosine) * mask.unsqueeze(1)
+        return self._attend_flat(learned, unit, mask, query, candidates, user_index)
 
     def _attend_flat(
         self,
         learned: Tensor,
         unit: Tensor,
-        history: Tensor,
         mask: Tensor,
         query: Tensor,
         candidates: Tensor,
         user_index: Tensor,
-    ) -> tuple[Tensor, Tensor]:
+    ) -> Tensor:
         """Serving layout: score every candidate against all U·H items of the call with one
         matrix product per head, then keep its own user's H columns. Plain GEMMs instead of a
         copy of the history per candidate (which made batching users cost more per user)."""
-        users, h, d = history.shape
+        users, h, d = unit.shape
         cols = user_index.unsqueeze(1) * h + torch.arange(h, device=user_index.device)  # (N, H)
         head_cols = cols.unsqueeze(0).expand(self.heads, -1, -1)
         flat_keys = learned.reshape(users * h, self.heads, self.head_dim).permute(1, 2, 0)
@@ -147,13 +153,19 @@ class RankingHead(nn.Module):
         all_cosine = torch.matmul(_unit(candidates), unit.reshape(users * h, d).t())
         cosine = torch.gather(all_cosine, 1, cols).unsqueeze(1)
         item_mask = mask[user_index].unsqueeze(1)  # a row gather: cheaper than by cols
-        weights = self._gate(scores.transpose(0, 1), cosine) * item_mask  # (N, heads, H)
-        # each candidate's weights placed in its own user's H columns: a one-hot multiply
-        # (cheaper in onnxruntime than a ScatterElements into zeros: 0.44 → 0.42 ms per call)
+        return self._gate(scores.transpose(0, 1), cosine) * item_mask  # (N, heads, H)
+
+    def weighted_items(self, weights: Tensor, history: Tensor, user_index: Rows) -> Tensor:
+        """Per candidate and head, the weighted sum of its user's items (N, heads, d)."""
+        if user_index is None:
+            return torch.matmul(weights, history)
+        # serving: each candidate's weights placed in its own user's H columns of the call's
+        # U·H items, by a one-hot multiply (cheaper in onnxruntime than a ScatterElements)
+        users, h, d = history.shape
         own = user_index.unsqueeze(1) == torch.arange(users, device=user_index.device)
         spread = weights.unsqueeze(2) * own.to(weights.dtype)[:, None, :, None]
-        spread = spread.reshape(cols.shape[0], self.heads, users * h)
-        return weights, torch.matmul(spread, history.reshape(users * h, d))
+        spread = spread.reshape(weights.shape[0], self.heads, users * h)
+        return torch.matmul(spread, history.reshape(users * h, d))
 
     def _gate(self, scores: Tensor, cosine: Tensor) -> Tensor:
         """Sigmoid gate of learned scores (N, heads, H) and float64 cosines (N, 1, H): the
@@ -209,23 +221,17 @@ class RankingHead(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """``forward`` with the history's keys given (training computes them per unique text)
         and ``user_index`` None when there is one candidate per user (training rows)."""
-        weights, summed = self.attend(keys, history, history_mask, candidates, user_index)
+        weights = self.attend(keys, history, history_mask, candidates, user_index)
         mass = weights.sum(2)  # (N, heads)
-        attended = summed / mass.clamp(min=1e-3).unsqueeze(-1)  # (N, heads, d)
-        product = candidates.unsqueeze(1) * attended
-        pair = torch.cat(
-            [
-                candidates,
-                attended.flatten(1),
-                product.flatten(1),
-                torch.log1p(mass),
-                self.id_emb(ad_bucket),
-                ad_prior,
-            ],
-            dim=1,
-        )
+        pair = [candidates]
+        if self.pair_attended:
+            summed = self.weighted_items(weights, history, user_index)
+            attended = summed / mass.clamp(min=1e-3).unsqueeze(-1)  # (N, heads, d)
+            product = candidates.unsqueeze(1) * attended
+            pair += [attended.flatten(1), product.flatten(1)]
+        pair += [torch.log1p(mass), self.id_emb(ad_bucket), ad_prior]
         per_user = _rows(self.user_part(history, history_mask, context), user_index)
-        hidden = self.act(self.pair_layer(pair) + per_user[:, :-1])
+        hidden = self.act(self.pair_layer(torch.cat(pair, dim=1)) + per_user[:, :-1])
         wide = per_user[:, -1] + self.prior_weight * ad_prior[:, 0]
         logit = self.mlp(hidden).squeeze(-1) + wide
         return logit, weights.mean(1)

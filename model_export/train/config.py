@@ -44,6 +44,7 @@ class TrainConfig:
         for name in ("hidden", "gate_cosine_init", "gate_bias_init"):  # JSON lists → tuples
             if name in head:
                 head[name] = tuple(head[name])
+        head.setdefault("pair_attended", True)  # runs saved before the option had the inputs
         raw["head"] = HeadConfig(**head)
         raw["length_buckets"] = tuple(raw.get("length_buckets", (16, 32, 64)))
         return cls(**raw)
