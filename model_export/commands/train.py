@@ -57,10 +57,42 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-train-rows", type=int, default=None, help="sample this many training rows"
     )
+    p.add_argument(
+        "--head",
+        action="append",
+        default=[],
+        metavar="FIELD=JSON",
+        help="a ranking-head setting (model_export.model.ranker.HeadConfig), repeatable: "
+        "e.g. --head pair_attended=true --head 'hidden=[256,64]'",
+    )
     p.set_defaults(run=run)
 
 
+def head_settings(items: list[str]) -> dict[str, object]:
+    """``FIELD=JSON`` items → HeadConfig keyword arguments (lists become tuples)."""
+    import dataclasses
+
+    import orjson
+
+    from model_export.model.ranker import HeadConfig
+
+    fields = {f.name for f in dataclasses.fields(HeadConfig)}
+    settings: dict[str, object] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or name not in fields:
+            raise SystemExit(f"--head {item!r}: expected FIELD=JSON, FIELD one of "
+                             f"{', '.join(sorted(fields))}")  # fmt: skip
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise SystemExit(f"--head {item!r}: {raw!r} is not JSON") from None
+        settings[name] = tuple(value) if isinstance(value, list) else value
+    return settings
+
+
 def config_from_args(args: argparse.Namespace):
+    from model_export.model.ranker import HeadConfig
     from model_export.train.config import TrainConfig
 
     return TrainConfig(
@@ -78,6 +110,7 @@ def config_from_args(args: argparse.Namespace):
         encoder_lr=args.encoder_lr,
         seed=args.seed,
         max_train_rows=args.max_train_rows,
+        head=HeadConfig(**head_settings(args.head)),  # type: ignore[arg-type]
     )
 
 

@@ -11,10 +11,14 @@ from model_export.export.onnx_graphs import export_ranker
 from model_export.model.ranker import HeadConfig, RankingHead
 
 
-@pytest.fixture
-def head_and_session(tmp_path: Path) -> tuple[RankingHead, object, dict[str, np.ndarray]]:
+@pytest.fixture(params=[False, True], ids=["masses", "attended"])
+def head_and_session(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> tuple[RankingHead, object, dict[str, np.ndarray]]:
+    """Both forms of the head: gate masses only (default), and with the attended vectors."""
     torch.manual_seed(0)
-    head = RankingHead(HeadConfig(d=16, attention_dim=8), [5, 3], 64).eval()
+    cfg = HeadConfig(d=16, attention_dim=8, pair_attended=request.param)
+    head = RankingHead(cfg, [5, 3], 64).eval()
     export_ranker(head, 16, 6, 2, tmp_path / "ranker.onnx")
     sess = parity.session(str(tmp_path / "ranker.onnx"))
     vectors = np.random.default_rng(0).normal(size=(10, 16)).astype(np.float32)
