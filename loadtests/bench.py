@@ -4,7 +4,8 @@
     .venv/bin/python -m loadtests.bench --bundle models/default --quick    # smoke run
 
 It starts a real Redis and, as processes, the bare FastAPI endpoint (``bare``: parses the
-same payload, does nothing) and four service variants: ``rank`` (one worker, batching on),
+same payload, does nothing; ``bare-2w``: the same in two uvicorn workers) and four service
+variants: ``rank`` (one worker, batching on),
 ``rank-nobatch`` (``--batch.max-requests 1``), ``rank-2w-reuseport`` (two workers, one
 SO_REUSEPORT socket each) and ``rank-2w-shared`` (two workers on one shared socket, as
 uvicorn's ``--workers`` does). It seeds the catalog and users through the API, warms the
@@ -32,7 +33,7 @@ import orjson
 import uvloop
 
 from loadtests.bench_encoder import encoder_path
-from loadtests.bench_procs import BARE, HOST, VARIANTS, Running, seed, start_all, stop_all
+from loadtests.bench_procs import HOST, VARIANTS, Running, seed, start_all, stop_all
 from loadtests.httpload import Result, encode_post, run_closed_loop, run_open_loop
 from loadtests.report import (
     EncoderPoint,
@@ -127,7 +128,7 @@ async def closed_loop(args: argparse.Namespace, running: list[Running],
 
 async def open_loop(args: argparse.Namespace, running: list[Running],
                     reqs: dict[str, list[bytes]]) -> list[Point]:  # fmt: skip
-    points, active = [], [r for r in running if r.variant.name != BARE]
+    points, active = [], [r for r in running if not r.bare]
     rng = np.random.default_rng(2)
     for rate in args.rates:
         for r in list(active):  # alternately, rate by rate
@@ -162,7 +163,7 @@ def run(args: argparse.Namespace) -> tuple[list[Point], list[EncoderPoint], dict
     redis.start()
     try:
         running = start_all(variants, args.bundle, redis.url, tmp)
-        services = [r for r in running if r.variant.name != BARE]
+        services = [r for r in running if not r.bare]
         started = time.perf_counter()
         seed(services[0].url, world)
         meta = {"seed_s": time.perf_counter() - started, "logs": str(tmp)}

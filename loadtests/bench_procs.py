@@ -21,11 +21,12 @@ BARE = "bare"
 @dataclass(frozen=True)
 class Variant:
     name: str
-    flags: tuple[str, ...] = ()  # for adrank serve; the bare app takes none
+    flags: tuple[str, ...] = ()  # for adrank serve (or uvicorn, for the bare app)
 
 
 VARIANTS = (
     Variant(BARE),
+    Variant("bare-2w", ("--workers", "2")),  # the framework's ceiling with two processes
     Variant("rank"),  # one worker, batching on (the default)
     Variant("rank-nobatch", ("--batch.max-requests", "1")),
     Variant("rank-2w-reuseport", ("--workers", "2")),
@@ -39,10 +40,11 @@ class Running:
     def __init__(self, variant: Variant, bundle: Path, redis_url: str, log: Path) -> None:
         self.variant = variant
         self.port = free_port()
-        if variant.name == BARE:
+        if self.bare:
             args = [sys.executable, "-m", "uvicorn", "loadtests.bare_app:create_bare_app",
                     "--factory", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-                    "--log-level", "warning", "--host", HOST, "--port", str(self.port)]  # fmt: skip
+                    "--log-level", "warning", "--host", HOST, "--port", str(self.port),
+                    *variant.flags]  # fmt: skip
         else:
             args = [sys.executable, "-m", "adrank.serve_cli", "--bundle", str(bundle),
                     "--redis-url", redis_url, "--host", HOST, "--port", str(self.port),
@@ -54,13 +56,17 @@ class Running:
                                      stderr=subprocess.STDOUT)  # fmt: skip
 
     @property
+    def bare(self) -> bool:
+        return self.variant.name.startswith(BARE)
+
+    @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
     def ready(self) -> bool:
         if self.proc.poll() is not None:
             raise RuntimeError(f"{self.variant.name} exited: {self.log.read_text()[-2000:]}")
-        path = "/openapi.json" if self.variant.name == BARE else "/readyz"
+        path = "/openapi.json" if self.bare else "/readyz"
         try:
             return httpx.get(self.url + path, timeout=2).status_code == 200
         except httpx.HTTPError:

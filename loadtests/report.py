@@ -138,10 +138,14 @@ def best_rps(points: Sequence[Point], variant: str) -> float:
 
 
 def workers_note(points: Sequence[Point]) -> str:
-    """Two workers on SO_REUSEPORT sockets against two on one shared socket, at the highest
+    """Two /rank workers on SO_REUSEPORT sockets against two on one shared socket, at the highest
     concurrency (one client's connection can only ever reach one worker): requests/s and how
     the workers' CPU time split."""
-    closed = [p for p in points if p.mode == "closed" and p.worker_cpu]
+    closed = [
+        p
+        for p in points
+        if p.mode == "closed" and p.worker_cpu and not p.variant.startswith("bare")
+    ]
     if not closed:
         return ""
     top = max(p.load for p in closed)
