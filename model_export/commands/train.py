@@ -69,7 +69,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def head_settings(items: list[str]) -> dict[str, object]:
-    """``FIELD=JSON`` items → HeadConfig keyword arguments (lists become tuples)."""
+    """``FIELD=JSON`` items → HeadConfig fields and their JSON values."""
     import dataclasses
 
     import orjson
@@ -87,7 +87,7 @@ def head_settings(items: list[str]) -> dict[str, object]:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise SystemExit(f"--head {item!r}: {raw!r} is not JSON") from None
-        settings[name] = tuple(value) if isinstance(value, list) else value
+        settings[name] = value
     return settings
 
 
@@ -110,7 +110,7 @@ def config_from_args(args: argparse.Namespace):
         encoder_lr=args.encoder_lr,
         seed=args.seed,
         max_train_rows=args.max_train_rows,
-        head=HeadConfig(**head_settings(args.head)),  # type: ignore[arg-type]
+        head=HeadConfig.from_dict(head_settings(args.head)),
     )
 
 

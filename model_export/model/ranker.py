@@ -12,8 +12,9 @@ the candidate.
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -72,6 +73,14 @@ class HeadConfig:
     # more). Without them: same AUC on the synthetic set (valid 0.8614 vs 0.8615) and on
     # MovieLens (test 0.7071 vs 0.7074), a head 0.41 → 0.25 ms per 100 candidates.
     pair_attended: bool = False
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "HeadConfig":
+        """From JSON-like values (a saved run's config, ``adrank train --head``): lists become
+        the tuples the sequence fields hold."""
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in raw.items()}  # fmt: skip
+        return cls(**values)
 
 
 class RankingHead(nn.Module):

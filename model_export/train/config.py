@@ -41,11 +41,8 @@ class TrainConfig:
     def from_dict(cls, raw: dict[str, Any]) -> "TrainConfig":
         raw = dict(raw)
         head = dict(raw.get("head", {}))
-        for name in ("hidden", "gate_cosine_init", "gate_bias_init"):  # JSON lists → tuples
-            if name in head:
-                head[name] = tuple(head[name])
         head.setdefault("pair_attended", True)  # runs saved before the option had the inputs
-        raw["head"] = HeadConfig(**head)
+        raw["head"] = HeadConfig.from_dict(head)
         raw["length_buckets"] = tuple(raw.get("length_buckets", (16, 32, 64)))
         return cls(**raw)
 

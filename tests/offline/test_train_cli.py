@@ -8,7 +8,7 @@ from model_export.model.ranker import HeadConfig
 
 def test_head_settings_become_head_config_fields() -> None:
     settings = head_settings(["pair_attended=true", "hidden=[256, 64]", "dropout=0.3"])
-    cfg = HeadConfig(**settings)  # type: ignore[arg-type]
+    cfg = HeadConfig.from_dict(settings)
     assert (cfg.pair_attended, cfg.hidden, cfg.dropout) == (True, (256, 64), 0.3)
 
 
