@@ -7,7 +7,7 @@ serving batches several candidates per user through the same head.
 from torch import Tensor, nn
 
 from model_export.model.encoder import PooledBert
-from model_export.model.ranker import RankingHead
+from model_export.model.ranker import Keys, RankingHead
 
 
 class CTRModel(nn.Module):
@@ -37,9 +37,18 @@ class CTRModel(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """``vectors``: (T, d) text vectors; ``ad_index`` (B,) and ``history_index`` (B, H)
         point into them (-1 = padding). Returns logits (B,) and attention weights (B, H)."""
+        keys, history, mask = self._history(vectors, history_index)
+        return self.head.score(keys, history, mask, context, vectors[ad_index], None, bucket, prior)
+
+    def gate_weights(self, vectors: Tensor, ad_index: Tensor, history_index: Tensor) -> Tensor:
+        """Each gate's weights over the row's history (B, heads, H) (for analysis)."""
+        keys, history, mask = self._history(vectors, history_index)
+        return self.head.attend(keys, history, mask, vectors[ad_index], None)
+
+    def _history(self, vectors: Tensor, history_index: Tensor) -> tuple[Keys, Tensor, Tensor]:
+        """Keys, vectors (B, H, d) and mask (B, H) of each row's history."""
         mask = (history_index >= 0).to(vectors.dtype)
         safe = history_index.clamp(min=0)
         history = vectors[safe] * mask.unsqueeze(-1)
         learned, unit = self.head.item_keys(vectors)  # per unique text, then gathered
-        keys = (learned[safe], unit[safe])
-        return self.head.score(keys, history, mask, context, vectors[ad_index], None, bucket, prior)
+        return (learned[safe], unit[safe]), history, mask

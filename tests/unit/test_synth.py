@@ -23,6 +23,7 @@ from model_export.data.synth import (
 from model_export.data.synth_catalog import VERTICALS
 from model_export.data.synth_text import OFFERS
 from model_export.data.synth_truth import calibrate_base, sigmoid
+from model_export.evaluate.label_ceiling import ceiling
 from model_export.evaluate.truth_ablation import ablation, offer_effects
 from model_export.train.history import history_index
 from service.features.context import time_context
@@ -196,6 +197,19 @@ def test_truth_ablation_shows_what_only_text_carries(log: ClickLog) -> None:
             < result["oracle (whole truth)"])  # fmt: skip
     assert result["affinity alone"] > 0.6
     assert result["without the offer term"] < result["oracle (whole truth)"]
+
+
+def test_the_labels_suffice_for_a_regression_given_the_truths_forms(log: ClickLog) -> None:
+    split = split_for(log, "standard")
+    result = ceiling(log, split, CONFIG)
+    oracle = result["oracle (true probability)"]
+    assert oracle == pytest.approx(
+        roc_auc_score(log.impressions["label"][split == "test"],
+                      log.impressions["p_true"][split == "test"]), abs=1e-9
+    )  # fmt: skip
+    fitted = result["regression: true counts, offer, ad id, context"]
+    assert oracle - 0.03 < fitted <= oracle + 0.01  # learned weights, not the true ones
+    assert "the run" not in result
 
 
 def test_offer_effects_are_read_back_from_the_ad_text(log: ClickLog) -> None:
