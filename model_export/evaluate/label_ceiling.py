@@ -27,7 +27,7 @@ from model_export.data.clicklog import CONTEXT_PREFIX, ClickLog
 from model_export.data.sources import load_source, split_for
 from model_export.data.synth import SynthConfig, affinity_counts
 from model_export.evaluate.metrics import auc
-from model_export.evaluate.truth_ablation import offer_effects
+from model_export.evaluate.truth_ablation import auc_table, offer_effects
 from model_export.train.features import featurise, subset
 from model_export.train.run import DEFAULT_CACHE, load_run
 from model_export.train.trainer import EVAL_BATCH, predict
@@ -129,8 +129,7 @@ def main() -> None:
     args = parser.parse_args()
     log = load_source(args.data, DEFAULT_CACHE, False)
     result = ceiling(log, split_for(log, "standard", 0), SynthConfig(), args.run)
-    print("| scored with | test AUC |\n|---|---:|")
-    print("\n".join(f"| {name} | {value:.4f} |" for name, value in result.items()))
+    print(auc_table(result))
 
 
 if __name__ == "__main__":

@@ -88,8 +88,13 @@ def main() -> None:
     split = split_for(log, "standard", 0)
     mass = run_gate_mass(args.run, log, split) if args.run else None
     result = ablation(log, split, SynthConfig(), mass)
-    print("| scored with | test AUC |\n|---|---:|")
-    print("\n".join(f"| {name} | {value:.4f} |" for name, value in result.items()))
+    print(auc_table(result))
+
+
+def auc_table(result: dict[str, float]) -> str:
+    """A Markdown table of test AUCs by what scored them."""
+    rows = [f"| {name} | {value:.4f} |" for name, value in result.items()]
+    return "\n".join(["| scored with | test AUC |", "|---|---:|", *rows])
 
 
 if __name__ == "__main__":
