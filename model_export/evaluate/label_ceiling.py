@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import torch
 from sklearn.linear_model import LogisticRegression
 
 from model_export.data.clicklog import CONTEXT_PREFIX, ClickLog
@@ -30,7 +29,7 @@ from model_export.evaluate.metrics import auc
 from model_export.evaluate.truth_ablation import auc_table, offer_effects
 from model_export.train.features import featurise, subset
 from model_export.train.run import DEFAULT_CACHE, load_run
-from model_export.train.trainer import EVAL_BATCH, predict
+from model_export.train.trainer import gate_masses, predict
 
 Blocks = dict[str, sp.csr_matrix]
 
@@ -59,28 +58,18 @@ def truth_forms(log: ClickLog, history_len: int) -> Blocks:
     }  # fmt: skip
 
 
-@torch.no_grad()
 def run_outputs(run_dir: Path, log: ClickLog, split: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per impression of the train and test splits (zeros elsewhere): the run's pCTR (n,) and
     log1p of each gate's mass (n, gates)."""
     run = load_run(run_dir)
     feats, _ = featurise(log, split, run.cfg.history_len, run.cfg.prior_alpha)
     source = run.text_source(feats)
-    vectors = source.all_vectors(run.model)
     p_ctr = np.zeros(len(split))
     mass = np.zeros((len(split), run.cfg.head.attention_heads))
     for part in ("train", "test"):
         f = subset(feats, feats.rows(part))
         p_ctr[split == part] = predict(run.model, source, f)
-        masses = [
-            run.model.gate_weights(
-                vectors,
-                torch.from_numpy(f.ad_text[s]),
-                torch.from_numpy(f.history[s]),
-            ).sum(2).numpy()
-            for s in (slice(i, i + EVAL_BATCH) for i in range(0, len(f.label), EVAL_BATCH))
-        ]  # fmt: skip
-        mass[split == part] = np.log1p(np.concatenate(masses))
+        mass[split == part] = np.log1p(gate_masses(run.model, source, f))
     return p_ctr, mass
 
 

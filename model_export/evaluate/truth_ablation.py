@@ -28,7 +28,7 @@ from model_export.data.synth_text import OFFERS
 from model_export.evaluate.metrics import auc
 from model_export.train.features import featurise, subset
 from model_export.train.run import DEFAULT_CACHE, load_run
-from model_export.train.trainer import predict_with_attention
+from model_export.train.trainer import gate_masses
 
 
 def ablation(
@@ -60,12 +60,12 @@ def ablation(
 
 
 def run_gate_mass(run_dir: Path, log: ClickLog, split: np.ndarray) -> np.ndarray:
-    """Per test row, the run's attention weights (averaged over gates) summed over the history."""
+    """Per test row, the run's gate masses (attention weights summed over the history)
+    averaged over its gates."""
     run = load_run(run_dir)
     feats, _ = featurise(log, split, run.cfg.history_len, run.cfg.prior_alpha)
     test = subset(feats, feats.rows("test"))
-    _, attention = predict_with_attention(run.model, run.text_source(feats), test)
-    return attention.sum(1)
+    return gate_masses(run.model, run.text_source(feats), test).mean(1)
 
 
 def offer_effects(log: ClickLog) -> np.ndarray:

@@ -65,6 +65,22 @@ def predict_with_attention(
     return np.concatenate(p_ctr), np.concatenate(weights)
 
 
+@torch.no_grad()
+def gate_masses(model: CTRModel, source: TextSource, f: Featurised) -> np.ndarray:
+    """Each gate's total weight over its row's history (N, heads) for every row of ``f``."""
+    model.eval()
+    vectors = source.all_vectors(model)
+    masses = [
+        model.gate_weights(
+            vectors,
+            torch.from_numpy(f.ad_text[start : start + EVAL_BATCH]),
+            torch.from_numpy(f.history[start : start + EVAL_BATCH]),
+        ).sum(2).numpy()
+        for start in range(0, len(f.label), EVAL_BATCH)
+    ]  # fmt: skip
+    return np.concatenate(masses) if masses else np.zeros((0, model.head.heads), np.float32)
+
+
 class Trainer:
     def __init__(
         self,
