@@ -10,7 +10,8 @@ from the hidden topics, the offer, the ad id for quality, the context crosses) a
 their weights from the labels shows what the labels allow; dropping one form shows what it is
 worth. With ``--run`` the same regressions use the run's gate masses (each gate's attention
 weights summed over the history, log1p) in place of the true counts: the part of the gap that
-lies in reading the counts from text, and the part in learning the rest.
+lies in reading the counts from text, and the part in learning the rest; and regressions on
+the run's own logit plus one true form at a time show which part of the truth the run misses.
 """
 
 import argparse
@@ -32,6 +33,7 @@ from model_export.train.run import DEFAULT_CACHE, load_run
 from model_export.train.trainer import gate_masses, predict
 
 Blocks = dict[str, sp.csr_matrix]
+COUNTS = ("fine-topic count", "vertical count")
 
 
 def one_hot(values: np.ndarray) -> sp.csr_matrix:
@@ -48,7 +50,8 @@ def truth_forms(log: ClickLog, history_len: int) -> Blocks:
            for f in ("device", "slot", "hour", "position", "age_band")}  # fmt: skip
     vertical = log.ads.set_index("ad_id")["category"].reindex(imps["ad_id"]).to_numpy(dtype=str)
     return {
-        "counts": sp.csr_matrix(np.log1p(np.stack([k_topic, k_vert], axis=1).astype(float))),
+        "fine-topic count": _log1p_column(k_topic),
+        "vertical count": _log1p_column(k_vert),
         "offer": one_hot(np.round(offer_effects(log), 4)),
         "ad id": one_hot(imps["ad_id"].to_numpy()),
         "context": sp.hstack([
@@ -56,6 +59,10 @@ def truth_forms(log: ClickLog, history_len: int) -> Blocks:
             one_hot(ctx["position"]), one_hot(ctx["age_band"] + "/" + vertical),
         ]).tocsr(),
     }  # fmt: skip
+
+
+def _log1p_column(values: np.ndarray) -> sp.csr_matrix:
+    return sp.csr_matrix(np.log1p(values.astype(float))[:, None])
 
 
 def run_outputs(run_dir: Path, log: ClickLog, split: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -90,7 +97,7 @@ def ceiling(
     blocks = truth_forms(log, cfg.history_len)
     test = split == "test"
     result = {"oracle (true probability)": auc(y[test], log.impressions["p_true"].to_numpy()[test])}
-    everything = ["counts", "offer", "ad id", "context"]
+    everything = [*COUNTS, "offer", "ad id", "context"]
     result["regression: true counts, offer, ad id, context"] = fitted_auc(
         blocks, everything, y, split
     )
@@ -108,7 +115,21 @@ def ceiling(
         result["regression: the run's gate masses, context"] = fitted_auc(
             blocks, ["gate masses", "context"], y, split
         )
+        result.update(missed_by_run(blocks, p_ctr, y, split))
     return result
+
+
+def missed_by_run(
+    blocks: Blocks, p_ctr: np.ndarray, y: np.ndarray, split: np.ndarray
+) -> dict[str, float]:
+    """Test AUC of regressions on the run's logit plus one true form at a time: what the
+    run leaves of each part of the truth (a form it has learned adds nothing)."""
+    p = np.clip(p_ctr, 1e-7, 1 - 1e-7)
+    blocks = {**blocks, "logit": sp.csr_matrix(np.log(p / (1 - p))[:, None])}
+    return {
+        f"regression: the run's logit + {form}": fitted_auc(blocks, ["logit", form], y, split)
+        for form in (*COUNTS, "offer", "ad id", "context")
+    }
 
 
 def main() -> None:
