@@ -1,11 +1,16 @@
 """The benchmark driver's smoke run (``--quick``) against the tiny bundle: it starts what it
-needs, measures every variant and writes the report, the plot and the raw results."""
+needs, measures every variant and writes the report, the plot and the raw results; and the
+GIL profile of one loaded worker."""
 
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
+
+from loadtests.gil_profile import PY_SPY
 from tests.support.processes import ROOT
 
 BARE = ("bare", "bare-2w")
@@ -35,3 +40,32 @@ def test_quick_bench_writes_tables_and_plot(tiny_bundle: Path, tmp_path: Path) -
     assert all(p["cpu_ms"] > 0 for p in closed)  # server CPU per request, every variant
     assert all(p["stages"]["score_ms"] > 0 for p in closed if p["variant"] not in BARE)
     assert all(len(p["worker_cpu"]) == 2 for p in closed if "2w" in p["variant"])
+
+
+def py_spy_can_attach() -> bool:
+    """py-spy reads another process's memory (ptrace): some containers forbid it."""
+    if PY_SPY is None:
+        return False
+    target = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        time.sleep(0.3)
+        dump = subprocess.run([PY_SPY, "dump", "--pid", str(target.pid)], capture_output=True,
+                              timeout=30)  # fmt: skip
+        return dump.returncode == 0
+    finally:
+        target.kill()
+        target.wait()
+
+
+@pytest.mark.skipif(not py_spy_can_attach(), reason="py-spy cannot attach to processes here")
+def test_gil_profile_samples_a_loaded_worker(tiny_bundle: Path, tmp_path: Path) -> None:
+    out = tmp_path / "gil"
+    done = subprocess.run([sys.executable, "-m", "loadtests.gil_profile", "--bundle",
+                           str(tiny_bundle), "--out", str(out), "--clients", "4", "--seconds",
+                           "2", "--warmup-s", "0.5", "--ads", "100", "--users", "20"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=150)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = (out / "gil_profile.md").read_text()
+    assert "| MainThread | " in report and "| adrank-ranker_0 | " in report
+    assert "`RankService._rank (service/rank/serving.py)`" in report  # the loop ran /rank
+    assert (out / "gil.txt").stat().st_size > 0 and (out / "threads.txt").stat().st_size > 0
