@@ -111,11 +111,11 @@ def function_table(gil: list[Stack], instants: int, rps: float, top: int = 30) -
     return "\n".join(lines)
 
 
-def sample(pid: int, out: Path, seconds: float, gil_only: bool) -> subprocess.Popen[bytes]:
+def sample(pid: int, out: Path, seconds: int, gil_only: bool) -> subprocess.Popen[bytes]:
     if PY_SPY is None:
         raise RuntimeError("py-spy is not installed: pip install -e '.[loadtest]'")
     mode = "--gil" if gil_only else "--idle"
-    cmd = [PY_SPY, "record", "--pid", str(pid), "--rate", "200", "--duration", str(round(seconds)),
+    cmd = [PY_SPY, "record", "--pid", str(pid), "--rate", "200", "--duration", str(seconds),
            "--threads", "--nonblocking", "--format", "raw", "--output", str(out), mode]  # fmt: skip
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
