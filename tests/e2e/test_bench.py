@@ -42,22 +42,24 @@ def test_quick_bench_writes_tables_and_plot(tiny_bundle: Path, tmp_path: Path) -
     assert all(len(p["worker_cpu"]) == 2 for p in closed if "2w" in p["variant"])
 
 
-def py_spy_can_attach() -> bool:
-    """py-spy reads another process's memory (ptrace): some containers forbid it."""
+@pytest.fixture
+def py_spy_attaches() -> None:
+    """py-spy reads another process's memory (ptrace), which some containers forbid."""
     if PY_SPY is None:
-        return False
+        pytest.skip("py-spy is not installed")
     target = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         time.sleep(0.3)
         dump = subprocess.run([PY_SPY, "dump", "--pid", str(target.pid)], capture_output=True,
                               timeout=30)  # fmt: skip
-        return dump.returncode == 0
     finally:
         target.kill()
         target.wait()
+    if dump.returncode != 0:
+        pytest.skip(f"py-spy cannot attach here: {dump.stderr.decode()[-300:]}")
 
 
-@pytest.mark.skipif(not py_spy_can_attach(), reason="py-spy cannot attach to processes here")
+@pytest.mark.usefixtures("py_spy_attaches")
 def test_gil_profile_samples_a_loaded_worker(tiny_bundle: Path, tmp_path: Path) -> None:
     out = tmp_path / "gil"
     done = subprocess.run([sys.executable, "-m", "loadtests.gil_profile", "--bundle",
