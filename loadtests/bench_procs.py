@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import orjson
 
+from loadtests.report import BARE, is_bare
 from loadtests.traffic import World, seed_batches
 from tests.support.processes import ROOT, free_port, stop_process
 
 HOST = "127.0.0.1"
-BARE = "bare"
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Running:
 
     @property
     def bare(self) -> bool:
-        return self.variant.name.startswith(BARE)
+        return is_bare(self.variant.name)
 
     @property
     def url(self) -> str:

@@ -12,6 +12,13 @@ from typing import Any
 
 import numpy as np
 
+BARE = "bare"  # the bare FastAPI endpoint in one process; "bare-2w" in two
+
+
+def is_bare(variant: str) -> bool:
+    """A bare-endpoint variant (the framework's ceiling), not the service."""
+    return variant.startswith(BARE)
+
 STAGE_KEYS = ("total_ms", "redis_ms", "queue_ms", "score_ms", "encode_ms", "batch_size")
 
 
@@ -95,10 +102,10 @@ def split_text(shares: Sequence[float]) -> str:
 
 
 def closed_loop_table(points: Sequence[Point]) -> str:
-    bare = {p.load: p.rps for p in points if p.mode == "closed" and p.variant == "bare"}
+    bare = {p.load: p.rps for p in points if p.mode == "closed" and p.variant == BARE}
     rows = []
     for p in sorted((p for p in points if p.mode == "closed"), key=lambda p: p.load):
-        ratio = f"{p.rps / bare[p.load]:.0%}" if p.variant != "bare" and bare.get(p.load) else ""
+        ratio = f"{p.rps / bare[p.load]:.0%}" if p.variant != BARE and bare.get(p.load) else ""
         rows.append([num(p.load), p.variant, num(p.rps), num(p.p50_ms, 2), num(p.p95_ms, 2),
                      num(p.p99_ms, 2), str(p.errors), ratio, num(p.cpu_ms, 2),
                      split_text(p.worker_cpu)])  # fmt: skip
@@ -141,11 +148,8 @@ def workers_note(points: Sequence[Point]) -> str:
     """Two /rank workers on SO_REUSEPORT sockets against two on one shared socket, at the highest
     concurrency (one client's connection can only ever reach one worker): requests/s and how
     the workers' CPU time split."""
-    closed = [
-        p
-        for p in points
-        if p.mode == "closed" and p.worker_cpu and not p.variant.startswith("bare")
-    ]
+    closed = [p for p in points
+              if p.mode == "closed" and p.worker_cpu and not is_bare(p.variant)]  # fmt: skip
     if not closed:
         return ""
     top = max(p.load for p in closed)

@@ -14,7 +14,6 @@ lies in reading the counts from text, and the part in learning the rest; and reg
 the run's own logit plus one true form at a time show which part of the truth the run misses.
 """
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,12 +23,11 @@ import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
 from model_export.data.clicklog import CONTEXT_PREFIX, ClickLog
-from model_export.data.sources import load_source, split_for
 from model_export.data.synth import SynthConfig, affinity_counts
 from model_export.evaluate.metrics import auc
-from model_export.evaluate.truth_ablation import auc_table, offer_effects
+from model_export.evaluate.truth_ablation import auc_table, offer_effects, synth_cli
 from model_export.train.features import featurise, subset
-from model_export.train.run import DEFAULT_CACHE, load_run
+from model_export.train.run import load_run
 from model_export.train.trainer import gate_masses, predict
 
 Blocks = dict[str, sp.csr_matrix]
@@ -133,13 +131,8 @@ def missed_by_run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", help="a directory written by `adrank synth`")
-    parser.add_argument("--run", type=Path, help="also use this run's gate masses")
-    args = parser.parse_args()
-    log = load_source(args.data, DEFAULT_CACHE, False)
-    result = ceiling(log, split_for(log, "standard", 0), SynthConfig(), args.run)
-    print(auc_table(result))
+    log, split, run = synth_cli(__doc__, "also use this run's gate masses")
+    print(auc_table(ceiling(log, split, SynthConfig(), run)))
 
 
 if __name__ == "__main__":

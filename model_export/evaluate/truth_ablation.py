@@ -79,14 +79,20 @@ def offer_effects(log: ClickLog) -> np.ndarray:
     return per_ad.reindex(log.impressions["ad_id"]).to_numpy()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def synth_cli(doc: str, run_help: str) -> tuple[ClickLog, np.ndarray, Path | None]:
+    """The command line of a synthetic-log analysis: ``DATA [--run RUN]`` → the log, its
+    standard split and the run directory."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("data", help="a directory written by `adrank synth`")
-    parser.add_argument("--run", type=Path, help="also score with this run's gate mass")
+    parser.add_argument("--run", type=Path, help=run_help)
     args = parser.parse_args()
     log = load_source(args.data, DEFAULT_CACHE, False)
-    split = split_for(log, "standard", 0)
-    mass = run_gate_mass(args.run, log, split) if args.run else None
+    return log, split_for(log, "standard", 0), args.run
+
+
+def main() -> None:
+    log, split, run = synth_cli(__doc__, "also score with this run's gate mass")
+    mass = run_gate_mass(run, log, split) if run else None
     result = ablation(log, split, SynthConfig(), mass)
     print(auc_table(result))
 
