@@ -5,6 +5,7 @@ the resources (Redis client, embedded Redis if none is configured, the model) on
 ``app.state``. Nothing happens at import time."""
 
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -69,6 +70,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> FastAPI:
 def _lifespan(settings: Settings, metrics: Metrics):
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sys.setswitchinterval(settings.server.gil_switch_interval_ms / 1000)
         embedded = EmbeddedRedis(settings.redis.embedded_dir) if not settings.redis.url else None
         url = settings.redis.url or embedded.url  # type: ignore[union-attr]
         store = RedisStore(url, settings.redis, metrics)

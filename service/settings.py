@@ -98,10 +98,10 @@ class RedisSettings(BaseModel):
 
 
 class BatchSettings(BaseModel):
-    max_pairs: int = Field(default=400, ge=1, description="(user, ad) pairs per ranker batch")
+    max_pairs: int = Field(default=1600, ge=1, description="(user, ad) pairs per ranker batch")
     max_requests: int = Field(default=16, ge=1, description="requests (users) per ranker batch")
     call_max_pairs: int = Field(
-        default=64,
+        default=400,
         ge=1,
         description="pairs per onnxruntime call on CPU: a batch runs as calls of whole "
         "requests up to this size (a call's cost grows with pairs × users; on CUDA a batch "
@@ -180,6 +180,13 @@ class ServerSettings(BaseModel):
     )
     ready_requires_redis: bool = Field(
         default=True, description="/readyz is 503 while Redis is down"
+    )
+    gil_switch_interval_ms: float = Field(
+        default=0.5,
+        gt=0,
+        description="Python's GIL switch interval in each worker: the longest the model thread "
+        "waits for the GIL after an onnxruntime call while the event loop is busy (Python's "
+        "own default is 5)",
     )
 
 

@@ -41,7 +41,7 @@ async def test_concurrent_requests_share_batches_and_score_as_alone(
     client: httpx.Client, service: ServiceProcess
 ) -> None:
     ad_ids, users = setup_catalog_and_users(client, n_ads=100, n_users=16)
-    # 100 candidates run one request per onnxruntime call, 10 share calls (call_max_pairs)
+    # mixed sizes: a call holds whole requests up to call_max_pairs (400) pairs
     bodies = [{"user_id": u, "candidates": [{"ad_id": a} for a in ad_ids[: 100 if k % 2 else 10]],
                "context": {"hour": 9, "weekday": 1}, "timeout_ms": 10_000}
               for k, u in enumerate(users)]  # fmt: skip

@@ -104,3 +104,34 @@ async def test_a_hung_redis_costs_one_timeout_then_the_breaker_answers(tmp_path)
         if server.proc is not None:
             server.proc.send_signal(signal.SIGCONT)
         server.stop()
+
+
+async def test_warm_reads_arriving_together_are_one_mget(redis_server: RedisProcess) -> None:
+    store = make_store(redis_server.url)
+    users = [f"u{i}" for i in range(20)]
+    await store.write("t", [(store.keys.user("v1", u), u.encode()) for u in users[:10]], 60)
+    before = await _mget_calls(store)
+    reads = await asyncio.gather(*(store.read_for_rank("v1", u, []) for u in users))
+    assert await _mget_calls(store) == before + 1
+    assert all(r.ok for r in reads)
+    assert [r.user for r in reads] == [u.encode() for u in users[:10]] + [None] * 10
+    await store.close()
+
+
+async def test_one_failed_shared_read_counts_once_against_the_breaker(tmp_path) -> None:
+    server = RedisProcess(tmp_path)
+    server.start()
+    store = make_store(server.url, breaker_failures=2)
+    assert (await store.read_for_rank("v", "u", [])).ok
+    server.stop()
+    reads = await asyncio.gather(*(store.read_for_rank("v", f"u{i}", []) for i in range(10)))
+    assert not any(r.ok for r in reads)
+    assert store.breaker.state == "closed"  # one failed call, not ten
+    assert not (await store.read_for_rank("v", "u", [])).ok
+    assert store.breaker.state == "open"
+    await store.close()
+
+
+async def _mget_calls(store: RedisStore) -> int:
+    stats = await store.fast.info("commandstats")
+    return int(stats.get("cmdstat_mget", {}).get("calls", 0))
