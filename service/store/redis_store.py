@@ -3,10 +3,11 @@
 The request path makes one round trip: with one Redis, a pipeline of GET user + MGET ads;
 in a cluster, the GET of the user (one slot) and the MGET of the cache misses (grouped by
 node) go out concurrently. When every ad is cached in process (the common case) only the
-user is read, and the users of requests arriving together are read in one MGET. Calls have short timeouts and go through a circuit breaker; a
-failed read is reported, never raised, so the caller can answer from its fallback
-(cold-start user, ads from text or prior). Writes raise :class:`DependencyDown`. Clients
-are built without retries (clients.py): a retry would only add latency.
+user is read, and the users of requests arriving together are read in one MGET. Calls have
+short timeouts and go through a circuit breaker; a failed read is reported, never raised, so
+the caller can answer from its fallback (cold-start user, ads from text or prior). Writes
+raise :class:`DependencyDown`. Clients are built without retries (clients.py): a retry would
+only add latency.
 """
 
 import asyncio
