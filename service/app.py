@@ -102,6 +102,7 @@ def _startup_facts(svc: ServiceState, embedded: bool) -> dict[str, Any]:
         "providers": model.providers,
         "redis": _redis_kind(svc, embedded),
         "ranker_threads": svc.settings.model.ranker_threads,
+        "ranker_concurrency": svc.settings.model.ranker_concurrency,
         "encoder_threads": svc.settings.model.encoder_threads,
     }
 

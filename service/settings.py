@@ -37,6 +37,12 @@ class ModelSettings(BaseModel):
     encoder_threads: int = Field(
         default=1, ge=1, description="intra-op threads of the encoder session"
     )
+    ranker_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        description="ranker batches computed at once in a worker, each on its own thread; "
+        "none = CPUs / (workers × ranker threads)",
+    )
     threads_from_cpus: bool = Field(
         default=False,
         description="size ranker/encoder threads not set explicitly from the CPU quota / workers",
@@ -228,9 +234,18 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _ranker_concurrency_from_cpus(self) -> "Settings":
+        """Unset, the ranker threads of all workers (× their intra-op threads) fill the CPUs."""
+        if self.model.ranker_concurrency is None:
+            sessions = self.server.workers * self.model.ranker_threads
+            self.model.ranker_concurrency = threads_per_worker(available_cpus(), sessions)
+        return self
+
+    @model_validator(mode="after")
     def _threads_fit_cores(self) -> "Settings":
         cores = available_cpus()
-        used = self.server.workers * max(self.model.ranker_threads, self.model.encoder_threads)
+        ranker = self.model.ranker_threads * (self.model.ranker_concurrency or 1)
+        used = self.server.workers * max(ranker, self.model.encoder_threads)
         if used > cores:
-            log.warning("workers × intra-op threads = %d > %d cores: contention", used, cores)
+            log.warning("workers × model threads = %d > %d cores: contention", used, cores)
         return self

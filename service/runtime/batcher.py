@@ -1,8 +1,10 @@
 """An asyncio micro-batcher in front of one model thread.
 
 Callers ``submit`` an item with a cost and a deadline and await its result. One loop task
-takes everything queued (up to the batch budget) as soon as the model is free — no added wait
-unless ``max_wait_s`` > 0 — and runs the sync ``run`` function on the batcher's own thread.
+takes everything queued (up to the batch budget) as soon as a model thread is free — no added
+wait unless ``max_wait_s`` > 0 — and runs the sync ``run`` function on that thread. With
+``concurrency`` > 1 that many batches run at once, each on its own thread (onnxruntime runs
+one session's calls concurrently and releases the GIL while it computes).
 The queue is bounded by cost: past it ``submit`` raises :class:`Overloaded` before any work.
 Deadlines are enforced while a job waits (the caller's await times out, its job is skipped);
 jobs whose caller has gone are dropped, not computed; a failed batch fails all its callers.
@@ -32,6 +34,7 @@ class BatchPolicy:
     max_items: int  # per batch
     queue_max_cost: int  # waiting, before shedding
     max_wait_s: float = 0.0
+    concurrency: int = 1  # batches computed at once, each on its own thread
 
 
 class MicroBatcher:
@@ -43,10 +46,12 @@ class MicroBatcher:
         self._queue: deque[Job] = deque()
         self._queued_cost = 0
         self._wakeup = asyncio.Event()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"adrank-{name}")
+        self._executor = ThreadPoolExecutor(policy.concurrency, thread_name_prefix=f"adrank-{name}")
+        self._free_threads = asyncio.Semaphore(policy.concurrency)
         self._task: asyncio.Task[None] | None = None
+        self._batches: set[asyncio.Task[None]] = set()
         self._closing = False
-        self._busy = False
+        self._running = 0
         self._s_per_cost = 0.0  # moving average of compute seconds per unit of cost
         self.failure: BaseException | None = None
 
@@ -71,7 +76,8 @@ class MicroBatcher:
             self._metrics.shed.labels("queue_full").inc()
             raise Overloaded(f"{self.name} queue is full; retry later")
         if deadline is not None and self._queue:
-            expected = time.monotonic() + (self._queued_cost + cost) * self._s_per_cost
+            work_s = (self._queued_cost + cost) * self._s_per_cost / self.policy.concurrency
+            expected = time.monotonic() + work_s
             if expected > deadline:
                 self._metrics.shed.labels("deadline").inc()
                 raise DeadlineExceeded(f"{self.name} cannot meet the deadline: queue too long")
@@ -113,9 +119,14 @@ class MicroBatcher:
                 continue
             if self.policy.max_wait_s > 0:
                 await self._wait_for_more()
+            await self._free_threads.acquire()
             batch = self._take()
-            if batch:
-                await self._run_batch(loop, batch)
+            if not batch:
+                self._free_threads.release()
+                continue
+            task = loop.create_task(self._run_batch(loop, batch))
+            self._batches.add(task)  # held until done
+            task.add_done_callback(self._batches.discard)
 
     async def _wait_for_more(self) -> None:
         end = time.monotonic() + self.policy.max_wait_s
@@ -145,8 +156,9 @@ class MicroBatcher:
         return batch
 
     async def _run_batch(self, loop: asyncio.AbstractEventLoop, batch: list[Job]) -> None:
+        """Run on a free thread (one was taken for it) and give the thread back."""
         self._metrics.batch_requests.labels(self.name).observe(len(batch))
-        self._busy = True
+        self._running += 1
         started = time.perf_counter()
         try:
             results = await loop.run_in_executor(self._executor, self._run, [j.item for j in batch])
@@ -160,7 +172,8 @@ class MicroBatcher:
                     job.future.set_exception(exc)
             return
         finally:
-            self._busy = False
+            self._running -= 1
+            self._free_threads.release()
         for job, result in zip(batch, results, strict=True):
             if not job.future.done():
                 job.future.set_result(result)
@@ -181,7 +194,7 @@ class MicroBatcher:
         """Stop taking work, let queued work finish (up to ``drain_s``), stop the thread."""
         self._closing = True
         end = time.monotonic() + drain_s
-        while (self._queue or self._busy) and time.monotonic() < end and self.alive:
+        while (self._queue or self._running) and time.monotonic() < end and self.alive:
             await asyncio.sleep(0.01)
         if self._task is not None:
             self._task.cancel()

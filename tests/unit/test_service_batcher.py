@@ -115,3 +115,32 @@ async def test_a_failing_batch_fails_every_caller_and_the_batcher_lives_on() -> 
     assert await b.submit(2, 1, deadline()) == 2
     assert b.alive
     await b.close()
+
+
+async def test_with_concurrency_two_a_second_batch_runs_while_the_first_computes() -> None:
+    inside = threading.Barrier(2, timeout=5)  # passes only when two batches run at once
+    threads: set[str] = set()
+
+    def meet(items: list[int]) -> list[int]:
+        threads.add(threading.current_thread().name)
+        inside.wait()
+        return items
+
+    b = MicroBatcher("pair", meet, BatchPolicy(1, 1, 100, concurrency=2), Metrics())
+    b.start()
+    assert await asyncio.gather(b.submit(1, 1, deadline()), b.submit(2, 1, deadline())) == [1, 2]
+    assert len(threads) == 2
+    await b.close()
+
+
+async def test_with_concurrency_one_batches_run_one_at_a_time() -> None:
+    fn = SlowDouble()
+    fn.release.clear()
+    b = batcher(fn)  # concurrency 1, at most 8 items per batch
+    jobs = [asyncio.create_task(b.submit(i, 1, deadline())) for i in range(12)]
+    await asyncio.sleep(0.02)
+    assert b.queued_cost == 4  # 8 taken into the running batch, the rest wait for the thread
+    fn.release.set()
+    assert await asyncio.gather(*jobs) == [2 * i for i in range(12)]
+    assert fn.batches == [list(range(8)), list(range(8, 12))]
+    await b.close()

@@ -72,3 +72,18 @@ def test_settings_fill_unset_threads_from_cpus_and_explicit_ones_win(
     monkeypatch.delenv("ADRANK_MODEL__RANKER_THREADS")
     off = Settings(model={"threads_from_cpus": False})
     assert (off.model.ranker_threads, off.model.encoder_threads) == (1, 1)
+
+
+def test_ranker_concurrency_fills_the_cpus_left_by_workers_and_their_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("service.settings.available_cpus", lambda: 4)
+    for name in [k for k in os.environ if k.startswith("ADRANK_")]:
+        monkeypatch.delenv(name)
+    assert Settings().model.ranker_concurrency == 4
+    assert Settings(server={"workers": 2}).model.ranker_concurrency == 2
+    two_threads = Settings(model={"ranker_threads": 2}, server={"workers": 2})
+    assert two_threads.model.ranker_concurrency == 1
+    filled = Settings(model={"threads_from_cpus": True}, server={"workers": 2})
+    assert filled.model.ranker_concurrency == 1  # the intra-op threads took the CPUs
+    assert Settings(model={"ranker_concurrency": 3}).model.ranker_concurrency == 3
