@@ -24,6 +24,7 @@ results.json; the tables are printed too.
 import argparse
 import json
 import math
+import shlex
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +34,7 @@ import orjson
 import uvloop
 
 from loadtests.bench_encoder import encoder_path
-from loadtests.bench_procs import HOST, VARIANTS, Running, seed, start_all, stop_all
+from loadtests.bench_procs import HOST, VARIANTS, Running, Variant, seed, start_all, stop_all
 from loadtests.httpload import Result, encode_post, run_closed_loop, run_open_loop
 from loadtests.report import (
     EncoderPoint,
@@ -61,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--out", type=Path, default=Path("reports/bench"), help="where the report goes")
     add("--quick", action="store_true", help="tiny durations and sizes: a smoke run")
     add("--variants", nargs="+", default=[v.name for v in VARIANTS], help="a subset to run")
+    add("--extra", type=extra_variant, action="append", default=[], metavar="NAME=FLAGS",
+        help="one more service variant, e.g. 'rank-c1=--model.ranker-concurrency 1' "
+             "(adrank serve flags; repeatable)")
     add("--concurrency", type=int, nargs="+", default=[1, 16, 64], help="closed-loop clients")
     add("--rates", type=float, nargs="+", default=RATES, help="open-loop requests/s")
     add("--seconds", type=float, default=5.0, help="per closed-loop slice")
@@ -81,6 +85,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         for name, value in QUICK.items():
             setattr(args, name, value)
     return args
+
+
+def extra_variant(spec: str) -> Variant:
+    """``NAME=FLAGS`` → a service variant started with those ``adrank serve`` flags."""
+    name, sep, flags = spec.partition("=")
+    if not sep or not name.startswith("rank"):
+        raise argparse.ArgumentTypeError("expected rank-NAME=FLAGS (a name starting with rank)")
+    return Variant(name, tuple(shlex.split(flags)))
 
 
 def rank_requests(world: World, port: int, args: argparse.Namespace, n: int = 500) -> list[bytes]:
@@ -154,7 +166,7 @@ async def measure(args: argparse.Namespace, running: list[Running], world: World
 
 
 def run(args: argparse.Namespace) -> tuple[list[Point], list[EncoderPoint], dict[str, object]]:
-    variants = tuple(v for v in VARIANTS if v.name in args.variants)
+    variants = (*(v for v in VARIANTS if v.name in args.variants), *args.extra)
     config = TrafficConfig(ads=args.ads, users=args.users, events_per_user=args.events_per_user,
                            deadline_ms=args.timeout_ms)  # fmt: skip
     world = build_world(config, seed=0)

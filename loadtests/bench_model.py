@@ -73,7 +73,7 @@ def ranker_rows(bundle: Bundle, threads: int) -> list[str]:
         bundle.file(graph.file), SessionConfig(("CPUExecutionProvider",), threads)
     )
     rows = []
-    for users in (1, 16):
+    for users in (1, 2, 4, 16):
         feed = ranker_feed(bundle, users, 100)
         ms = median_ms(partial(sess.run, None, feed), REPEATS * 3)
         rows.append(

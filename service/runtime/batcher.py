@@ -1,4 +1,4 @@
-"""An asyncio micro-batcher in front of one model thread.
+"""An asyncio micro-batcher in front of model threads.
 
 Callers ``submit`` an item with a cost and a deadline and await its result. One loop task
 takes everything queued (up to the batch budget) as soon as a model thread is free — no added

@@ -6,6 +6,8 @@ import math
 
 import pytest
 
+from loadtests.bench import parse_args
+from loadtests.bench_procs import Variant
 from loadtests.httpload import FAILED, Result, encode_post, latency_summary, run_open_loop
 from loadtests.report import (
     EncoderPoint,
@@ -140,3 +142,13 @@ async def test_open_loop_counts_unanswered_requests_as_failed() -> None:
     async with server:
         result = await run_open_loop("127.0.0.1", port, [request], [0.0, 0.0], drain_s=0.2)
     assert result.statuses == {FAILED: 2} and result.ok == 0
+
+
+def test_extra_variants_come_from_the_command_line() -> None:
+    args = parse_args(["--bundle", "b", "--extra", "rank-c1=--model.ranker-concurrency 1",
+                       "--extra", "rank-plain="])  # fmt: skip
+    assert args.extra == [Variant("rank-c1", ("--model.ranker-concurrency", "1")),
+                          Variant("rank-plain", ())]  # fmt: skip
+    for bad in ("no-equals-sign", "bare-x=--workers 2"):
+        with pytest.raises(SystemExit):
+            parse_args(["--bundle", "b", "--extra", bad])
