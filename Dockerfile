@@ -4,8 +4,10 @@
 #   cpu-bundled   cpu + a bundle baked in (--build-arg BUNDLE_DIR=models/default, after `make bundle`)
 #   gpu           NVIDIA CUDA 12 + cuDNN 9 runtime, onnxruntime-gpu (falls back to CPU without a GPU)
 # The serving install is `pip install ".[cpu]"` or `".[gpu]"`: no torch, no transformers.
-# One worker per container; its onnxruntime threads follow the container's CPU quota
-# (ADRANK_MODEL__THREADS_FROM_CPUS=true; set ADRANK_MODEL__RANKER_THREADS to override).
+# One worker per container; it follows the container's CPU quota: the encoder's intra-op
+# threads (ADRANK_MODEL__THREADS_FROM_CPUS=true) and the ranker's batches computed at once,
+# one thread each (ADRANK_MODEL__RANKER_THREADS=1 keeps the ranker's calls single-threaded:
+# its small graph gains more from concurrent batches; set either to override).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG CUDA_IMAGE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04
@@ -30,6 +32,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     ADRANK_SERVER__PORT=8000 \
     ADRANK_SERVER__WORKERS=1 \
     ADRANK_MODEL__THREADS_FROM_CPUS=true \
+    ADRANK_MODEL__RANKER_THREADS=1 \
     ADRANK_MODEL__BUNDLE_PATH=/app/models/default \
     ADRANK_MODEL__PROVIDERS='["CPUExecutionProvider"]'
 RUN groupadd --system --gid 10001 adrank \
@@ -76,6 +79,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     ADRANK_SERVER__PORT=8000 \
     ADRANK_SERVER__WORKERS=1 \
     ADRANK_MODEL__THREADS_FROM_CPUS=true \
+    ADRANK_MODEL__RANKER_THREADS=1 \
     ADRANK_MODEL__BUNDLE_PATH=/app/models/default \
     ADRANK_MODEL__PROVIDERS='["auto"]'
 RUN groupadd --system --gid 10001 adrank \

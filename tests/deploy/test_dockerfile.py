@@ -76,7 +76,8 @@ def test_env_sets_real_settings_for_one_worker_in_a_container(
     monkeypatch.setattr("service.settings.available_cpus", lambda: 3)
     settings = settings_from_env(env, monkeypatch)
     assert settings.server.host == "0.0.0.0" and settings.server.workers == 1
-    assert settings.model.ranker_threads == 3 == settings.model.encoder_threads
+    assert settings.model.encoder_threads == 3  # the quota, as intra-op threads
+    assert (settings.model.ranker_threads, settings.model.ranker_concurrency) == (1, 3)
     assert str(settings.model.bundle_path) == "/app/models/default"
 
 
