@@ -57,12 +57,19 @@ def test_threads_per_worker_keep_workers_times_threads_within_cpus(
     assert threads_per_worker(n_cpus, workers) == expected
 
 
-def test_settings_fill_unset_threads_from_cpus_and_explicit_ones_win(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def four_cpus(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """Settings on a machine of 4 CPUs, with no ADRANK_* variable of the caller's."""
     monkeypatch.setattr("service.settings.available_cpus", lambda: 4)
     for name in [k for k in os.environ if k.startswith("ADRANK_")]:
         monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_settings_fill_unset_threads_from_cpus_and_explicit_ones_win(
+    four_cpus: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch = four_cpus
     auto = Settings(model={"threads_from_cpus": True}, server={"workers": 2})
     assert (auto.model.ranker_threads, auto.model.encoder_threads) == (2, 2)
     monkeypatch.setenv("ADRANK_MODEL__THREADS_FROM_CPUS", "true")
@@ -74,12 +81,8 @@ def test_settings_fill_unset_threads_from_cpus_and_explicit_ones_win(
     assert (off.model.ranker_threads, off.model.encoder_threads) == (1, 1)
 
 
-def test_ranker_concurrency_fills_the_cpus_left_by_workers_and_their_threads(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr("service.settings.available_cpus", lambda: 4)
-    for name in [k for k in os.environ if k.startswith("ADRANK_")]:
-        monkeypatch.delenv(name)
+@pytest.mark.usefixtures("four_cpus")
+def test_ranker_concurrency_fills_the_cpus_left_by_workers_and_their_threads() -> None:
     assert Settings().model.ranker_concurrency == 4
     assert Settings(server={"workers": 2}).model.ranker_concurrency == 2
     two_threads = Settings(model={"ranker_threads": 2}, server={"workers": 2})
