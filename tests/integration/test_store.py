@@ -121,15 +121,18 @@ async def test_warm_reads_arriving_together_are_one_mget(redis_server: RedisProc
 async def test_one_failed_shared_read_counts_once_against_the_breaker(tmp_path) -> None:
     server = RedisProcess(tmp_path)
     server.start()
-    store = make_store(server.url, breaker_failures=2)
-    assert (await store.read_for_rank("v", "u", [])).ok
-    server.stop()
-    reads = await asyncio.gather(*(store.read_for_rank("v", f"u{i}", []) for i in range(10)))
-    assert not any(r.ok for r in reads)
-    assert store.breaker.state == "closed"  # one failed call, not ten
-    assert not (await store.read_for_rank("v", "u", [])).ok
-    assert store.breaker.state == "open"
-    await store.close()
+    try:
+        store = make_store(server.url, breaker_failures=2)
+        assert (await store.read_for_rank("v", "u", [])).ok
+        server.stop()
+        reads = await asyncio.gather(*(store.read_for_rank("v", f"u{i}", []) for i in range(10)))
+        assert not any(r.ok for r in reads)
+        assert store.breaker.state == "closed"  # one failed call, not ten
+        assert not (await store.read_for_rank("v", "u", [])).ok
+        assert store.breaker.state == "open"
+        await store.close()
+    finally:
+        server.stop()
 
 
 async def _mget_calls(store: RedisStore) -> int:
