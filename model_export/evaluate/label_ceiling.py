@@ -32,6 +32,7 @@ from model_export.train.trainer import gate_masses, predict
 
 Blocks = dict[str, sp.csr_matrix]
 COUNTS = ("fine-topic count", "vertical count")
+TRUE_FORMS = (*COUNTS, "offer", "ad id", "context")  # the blocks of ``truth_forms``
 
 
 def one_hot(values: np.ndarray) -> sp.csr_matrix:
@@ -95,12 +96,11 @@ def ceiling(
     blocks = truth_forms(log, cfg.history_len)
     test = split == "test"
     result = {"oracle (true probability)": auc(y[test], log.impressions["p_true"].to_numpy()[test])}
-    everything = [*COUNTS, "offer", "ad id", "context"]
     result["regression: true counts, offer, ad id, context"] = fitted_auc(
-        blocks, everything, y, split
+        blocks, TRUE_FORMS, y, split
     )
     for left_out in ("ad id", "offer"):
-        names = [n for n in everything if n != left_out]
+        names = [n for n in TRUE_FORMS if n != left_out]
         result[f"regression: ... without the {left_out}"] = fitted_auc(blocks, names, y, split)
     if run_dir is not None:
         p_ctr, mass = run_outputs(run_dir, log, split)
@@ -126,7 +126,7 @@ def missed_by_run(
     blocks = {**blocks, "logit": sp.csr_matrix(np.log(p / (1 - p))[:, None])}
     return {
         f"regression: the run's logit + {form}": fitted_auc(blocks, ["logit", form], y, split)
-        for form in (*COUNTS, "offer", "ad id", "context")
+        for form in TRUE_FORMS
     }
 
 
