@@ -103,6 +103,7 @@ def _startup_facts(svc: ServiceState, embedded: bool) -> dict[str, Any]:
         "redis": _redis_kind(svc, embedded),
         "ranker_threads": svc.settings.model.ranker_threads,
         "ranker_concurrency": svc.settings.model.ranker_concurrency,
+        "ranker_nice": svc.settings.model.ranker_nice,
         "encoder_threads": svc.settings.model.encoder_threads,
     }
 

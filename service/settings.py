@@ -43,6 +43,13 @@ class ModelSettings(BaseModel):
         description="ranker batches computed at once in a worker, each on its own thread; "
         "none = CPUs / (workers × ranker threads)",
     )
+    ranker_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="added to the ranker threads' niceness (Linux): on busy cores the event "
+        "loop runs first, the ranker takes the CPU it leaves",
+    )
     threads_from_cpus: bool = Field(
         default=False,
         description="size ranker/encoder threads not set explicitly from the CPU quota / workers",

@@ -22,6 +22,7 @@ from typing import Any
 from service.errors import ClientClosed, DeadlineExceeded, NotReady, Overloaded
 from service.metrics import Metrics
 from service.runtime.batching import Job, form_batch
+from service.runtime.cpus import lower_thread_priority
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class BatchPolicy:
     queue_max_cost: int  # waiting, before shedding
     max_wait_s: float = 0.0
     concurrency: int = 1  # batches computed at once, each on its own thread
+    nice: int = 0  # added to those threads' niceness (Linux): the event loop runs first
 
 
 class MicroBatcher:
@@ -46,7 +48,9 @@ class MicroBatcher:
         self._queue: deque[Job] = deque()
         self._queued_cost = 0
         self._wakeup = asyncio.Event()
-        self._executor = ThreadPoolExecutor(policy.concurrency, thread_name_prefix=f"adrank-{name}")
+        self._executor = ThreadPoolExecutor(
+            policy.concurrency, f"adrank-{name}", lower_thread_priority, (policy.nice,)
+        )
         self._free_threads = asyncio.Semaphore(policy.concurrency)
         self._task: asyncio.Task[None] | None = None
         self._batches: set[asyncio.Task[None]] = set()

@@ -1,13 +1,19 @@
 """How many CPUs this process may use: the container's CPU quota (cgroup v2 ``cpu.max``, or
-v1 ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``), else the CPUs it is allowed to run on.
+v1 ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``), else the CPUs it is allowed to run on; and
+the share of them a model thread asks for (its niceness).
 
 ``os.cpu_count()`` says how many cores the host has, which in a container limited to 2 CPUs
 on a 64-core node would ask onnxruntime for 64 threads.
 """
 
+import logging
 import math
 import os
+import sys
+import threading
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -61,3 +67,16 @@ def _ratio(quota: str, period: str) -> float | None:
     except ValueError:
         return None
     return q / p if q > 0 and p > 0 else None
+
+
+def lower_thread_priority(nice: int) -> None:
+    """Raise the calling thread's niceness by ``nice``. On Linux each thread has its own
+    (elsewhere this does nothing): when the cores are busy the scheduler then runs the event
+    loop's thread first, and a model thread takes the CPU time the loop leaves."""
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
+    except OSError as exc:
+        log.warning("could not lower the priority of thread %d: %s", tid, exc)

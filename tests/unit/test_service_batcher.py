@@ -2,6 +2,8 @@
 deadlines while waiting, callers that leave, shedding, failures."""
 
 import asyncio
+import os
+import sys
 import threading
 import time
 
@@ -143,4 +145,21 @@ async def test_with_concurrency_one_batches_run_one_at_a_time() -> None:
     fn.release.set()
     assert await asyncio.gather(*jobs) == [2 * i for i in range(12)]
     assert fn.batches == [list(range(8)), list(range(8, 12))]
+    await b.close()
+
+
+def niceness(_: list[int]) -> list[int]:
+    return [os.getpriority(os.PRIO_PROCESS, threading.get_native_id())]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
+@pytest.mark.parametrize("nice", [0, 3])
+async def test_model_threads_run_at_the_asked_niceness_and_the_loop_keeps_its_own(
+    nice: int,
+) -> None:
+    loop_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    b = MicroBatcher("nice", niceness, BatchPolicy(1, 1, 100, nice=nice), Metrics())
+    b.start()
+    assert await b.submit(0, 1, deadline()) == min(loop_nice + nice, 19)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_nice
     await b.close()
