@@ -106,6 +106,21 @@ def call_groups(counts: Sequence[int], max_pairs: int) -> list[slice]:
     return groups
 
 
+@dataclass(frozen=True)
+class RankerCall:
+    """One onnxruntime call of a batch: its inputs and each request's number of pairs."""
+
+    inputs: RankerInputs
+    counts: list[int]
+
+
+def plan_calls(blocks: Sequence[PairBlock], max_pairs: int) -> list[RankerCall]:
+    """A batch's blocks as the ranker calls that score them (``call_groups``), assembled."""
+    counts = [b.n_pairs for b in blocks]
+    groups = call_groups(counts, max_pairs)
+    return [RankerCall(assemble_pairs(blocks[g]), counts[g]) for g in groups]
+
+
 def split_pairs(
     p_ctr: np.ndarray, attention: np.ndarray, counts: Sequence[int]
 ) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import repeat
 from pathlib import Path
 
@@ -19,9 +20,8 @@ from service.features.prior import ad_bucket, prior_features, unknown_prior
 from service.metrics import Metrics
 from service.runtime.batcher import BatchPolicy, MicroBatcher
 from service.runtime.batching import (
-    PairBlock,
-    assemble_pairs,
-    call_groups,
+    RankerCall,
+    plan_calls,
     split_pairs,
     split_rows,
 )
@@ -105,26 +105,25 @@ class LoadedModel:
         enc_policy = BatchPolicy(256, 64, b.encoder_queue_max_texts, 0.0)
         # on a GPU a whole batch is one call; on CPU calls are cut by ``call_max_pairs``
         call_pairs = b.max_pairs if self.ranker.on_gpu else b.call_max_pairs
-        rank_fn = self._rank_fn(metrics, call_pairs)
-        self.rank_batcher = MicroBatcher("ranker", rank_fn, rank_policy, metrics)
+        self.rank_batcher = MicroBatcher("ranker", self._rank_fn(metrics), rank_policy, metrics,
+                                         partial(plan_calls, max_pairs=call_pairs))  # fmt: skip
         self.encode_batcher = MicroBatcher("encoder", self._encode_fn(metrics), enc_policy, metrics)
         self.rank_batcher.start()
         self.encode_batcher.start()
 
-    def _rank_fn(
-        self, metrics: Metrics, call_pairs: int
-    ) -> Callable[[list[PairBlock]], list[ScoreResult]]:
-        def run(blocks: list[PairBlock]) -> list[ScoreResult]:
+    def _rank_fn(self, metrics: Metrics) -> Callable[[list[RankerCall]], list[ScoreResult]]:
+        """The ranker thread's work: the batch's calls (assembled on the event loop)."""
+
+        def run(calls: list[RankerCall]) -> list[ScoreResult]:
             started = time.perf_counter()
-            counts = [b.n_pairs for b in blocks]
             parts = []
-            for call in call_groups(counts, call_pairs):
-                p_ctr, attention = self.ranker.run(assemble_pairs(blocks[call]))
-                parts += split_pairs(p_ctr, attention, counts[call])
+            for call in calls:
+                p_ctr, attention = self.ranker.run(call.inputs)
+                parts += split_pairs(p_ctr, attention, call.counts)
             score_s = time.perf_counter() - started
             metrics.inference.labels("ranker").observe(score_s)
-            metrics.batch_pairs.observe(sum(counts))
-            return [ScoreResult(p, a, started, score_s, len(blocks)) for p, a in parts]
+            metrics.batch_pairs.observe(sum(sum(call.counts) for call in calls))
+            return [ScoreResult(p, a, started, score_s, len(parts)) for p, a in parts]
 
         return run
 

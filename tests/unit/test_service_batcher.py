@@ -163,3 +163,36 @@ async def test_model_threads_run_at_the_asked_niceness_and_the_loop_keeps_its_ow
     assert await b.submit(0, 1, deadline()) == min(loop_nice + nice, 19)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_nice
     await b.close()
+
+
+async def test_prepare_runs_on_the_event_loop_and_the_model_thread_gets_its_output() -> None:
+    threads: dict[str, int] = {}
+
+    def prepare(items: list[int]) -> tuple[int, ...]:
+        threads["prepare"] = threading.get_ident()
+        return tuple(10 * i for i in items)
+
+    def run(prepared: tuple[int, ...]) -> list[int]:
+        threads["run"] = threading.get_ident()
+        return list(prepared)
+
+    b = MicroBatcher("prep", run, BatchPolicy(10, 8, 100), Metrics(), prepare)
+    b.start()
+    assert await asyncio.gather(b.submit(1, 1, deadline()), b.submit(2, 1, deadline())) == [10, 20]
+    assert threads["prepare"] == threading.get_ident()  # the loop's thread: this test's
+    assert threads["run"] != threading.get_ident()
+    await b.close()
+
+
+async def test_a_failing_prepare_fails_the_batch_and_the_batcher_lives_on() -> None:
+    def prepare(items: list[int]) -> list[int]:
+        if items == [1]:
+            raise ValueError("cannot assemble")
+        return items
+
+    b = MicroBatcher("prep", list, BatchPolicy(10, 8, 100), Metrics(), prepare)
+    b.start()
+    with pytest.raises(ValueError, match="cannot assemble"):
+        await b.submit(1, 1, deadline())
+    assert await b.submit(2, 1, deadline()) == 2
+    await b.close()

@@ -12,6 +12,7 @@ from service.runtime.batching import (
     assemble_pairs,
     call_groups,
     form_batch,
+    plan_calls,
     split_pairs,
     split_rows,
 )
@@ -96,6 +97,16 @@ def test_call_groups_keep_requests_whole_within_the_pair_budget() -> None:
     assert call_groups([64, 1], 64) == [slice(0, 1), slice(1, 2)]
     assert call_groups([7], 1) == [slice(0, 1)]
     assert call_groups([], 64) == []
+
+
+def test_plan_calls_assembles_each_call_of_whole_requests() -> None:
+    blocks = [block(3, seed=1), block(2, seed=2), block(4, seed=3)]
+    calls = plan_calls(blocks, max_pairs=5)
+    assert [c.counts for c in calls] == [[3, 2], [4]]
+    assert calls[0].inputs.user_index.tolist() == [0, 0, 0, 1, 1]
+    np.testing.assert_array_equal(calls[0].inputs.candidates[3:], blocks[1].candidates)
+    np.testing.assert_array_equal(calls[1].inputs.history[0], blocks[2].history)
+    assert calls[1].inputs.user_index.tolist() == [0, 0, 0, 0]
 
 
 def test_split_refuses_a_count_mismatch() -> None:
