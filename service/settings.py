@@ -195,7 +195,7 @@ class ServerSettings(BaseModel):
         default=True, description="/readyz is 503 while Redis is down"
     )
     gil_switch_interval_ms: float = Field(
-        default=0.5,
+        default=0.1,
         gt=0,
         description="Python's GIL switch interval in each worker: the longest the model thread "
         "waits for the GIL after an onnxruntime call while the event loop is busy (Python's "
