@@ -1,17 +1,21 @@
 """Parsing a /rank body into :class:`RankInput`, fast.
 
-Valid requests take a fast path: ``orjson.loads`` and a strict check of exact JSON types, about
-5× cheaper than pydantic for 100 candidates. Anything the fast path is not sure of — a wrong
-type, a coercible string, a missing field — goes through the pydantic model (``RankRequest``),
-which either accepts it (lax coercions stay the documented behaviour) or produces the error
-message naming the field. So the fast path never accepts what the model would refuse.
+Valid requests take a fast path: ``msgspec`` decodes the JSON straight into typed structs,
+checking exact JSON types and the constraints of ``RankRequest`` in one pass (about two thirds
+the cost of ``orjson.loads`` plus checks in Python, for 100 candidates; the structs are not
+tracked by the garbage collector, 100 dicts were). Anything msgspec refuses —
+a wrong type, a coercible string, a missing field — goes through the pydantic model
+(``RankRequest``), which either accepts it (lax coercions stay the documented behaviour) or
+produces the error message naming the field. The structs are stricter than the model, so the
+fast path never accepts what the model would refuse. The limits of the settings (lengths,
+candidate count) are checked after either path.
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import numpy as np
-import orjson
 from pydantic import ValidationError
 
 from service.errors import InvalidRequest, PayloadTooLarge
@@ -20,7 +24,32 @@ from service.rank.protocol import RankRequest
 from service.settings import LimitSettings
 
 TEXT_FIELDS = ("title", "description", "category")
-_CONTEXT_TYPES = (str, int, float, bool, type(None))
+
+_Id = Annotated[str, msgspec.Meta(min_length=1)]
+_ContextValue = str | int | float | bool | None
+
+
+class _Candidate(msgspec.Struct, gc=False):  # holds no containers: never in a cycle
+    ad_id: _Id
+    bid: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    title: str | None = None
+    description: str | None = None
+    category: str | None = None
+
+
+class _Request(msgspec.Struct, gc=False):  # nothing refers back to it: never in a cycle
+    """``RankRequest`` as msgspec reads it: same fields and constraints, exact JSON types."""
+
+    user_id: _Id
+    candidates: Annotated[list[_Candidate], msgspec.Meta(min_length=1)]
+    request_id: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    context: dict[str, _ContextValue] = {}
+    top_k: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    timeout_ms: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    explain: bool = False
+
+
+_DECODER = msgspec.json.Decoder(_Request)
 
 
 @dataclass(frozen=True)
@@ -45,141 +74,67 @@ class RankInput:
     explain: bool
 
 
-class _Slow(Exception):
-    """The fast path is not sure: let pydantic decide."""
-
-
 def parse_rank(body: bytes, limits: LimitSettings) -> RankInput:
     if not body:
         raise InvalidRequest("body: a JSON object is required")
     try:
-        return _fast(orjson.loads(body), limits)
-    except (_Slow, orjson.JSONDecodeError):
-        pass
+        req = _DECODER.decode(body)
+    except msgspec.DecodeError:  # also msgspec.ValidationError: pydantic decides
+        req = _via_model(body)
+    return _within_limits(req, limits)
+
+
+def _via_model(body: bytes) -> _Request:
+    """The slow path: pydantic's lax reading, or its error naming the field."""
     try:
-        req = RankRequest.model_validate_json(body)
+        model = RankRequest.model_validate_json(body)
     except ValidationError as exc:
         raise InvalidRequest(describe(exc)) from None
-    return _from_model(req, limits)
+    try:
+        return msgspec.convert(model.model_dump(), _Request)
+    except msgspec.ValidationError:  # pydantic accepted it: only a lax coercion lands here
+        raise InvalidRequest("request could not be read") from None
 
 
-def _fast(data: Any, limits: LimitSettings) -> RankInput:
-    if type(data) is not dict:
-        raise _Slow
-    user_id = _string(data.get("user_id"), "user_id", limits.max_id_chars)
-    request_id = data.get("request_id")
-    if request_id is not None and (type(request_id) is not str or len(request_id) > 128):
-        raise _Slow
-    context = data.get("context", {})
-    if type(context) is not dict or any(type(v) not in _CONTEXT_TYPES for v in context.values()):
-        raise _Slow
-    cands = data.get("candidates")
-    if type(cands) is not list or not cands:
-        raise _Slow
-    _check_count(len(cands), limits)
-    ad_ids, bids, texts = _candidates(cands, limits)
-    return RankInput(user_id, request_id, context, ad_ids, _bids(bids, len(ad_ids)), texts,
-                     _top_k(data.get("top_k")), _timeout(data.get("timeout_ms")),
-                     _flag(data.get("explain", False)))  # fmt: skip
+def _within_limits(req: _Request, limits: LimitSettings) -> RankInput:
+    cands = req.candidates
+    if len(cands) > limits.max_candidates:
+        raise PayloadTooLarge(
+            f"candidates: {len(cands)} items, the limit is {limits.max_candidates}"
+        )
+    _check_length("user_id", req.user_id, limits.max_id_chars)
+    ad_ids = [c.ad_id for c in cands]
+    if max(map(len, ad_ids)) > limits.max_id_chars:
+        for i, ad_id in enumerate(ad_ids):
+            _check_length(f"candidates.{i}.ad_id", ad_id, limits.max_id_chars)
+    texts = {i: _text(c, f"candidates.{i}", limits) for i, c in enumerate(cands)
+             if c.title is not None or c.description is not None
+             or c.category is not None}  # fmt: skip
+    return RankInput(req.user_id, req.request_id, req.context, ad_ids,
+                     _bids([c.bid for c in cands]), texts, req.top_k, req.timeout_ms,
+                     req.explain)  # fmt: skip
 
 
-def _candidates(
-    cands: list[Any], limits: LimitSettings
-) -> tuple[list[str], list[float], dict[int, AdText]]:
-    """The per-candidate loop, kept tight: it runs 100+ times per request."""
-    ad_ids: list[str] = []
-    bids: list[float] = []
-    texts: dict[int, AdText] = {}
-    add_id, add_bid, max_id = ad_ids.append, bids.append, limits.max_id_chars
-    for i, c in enumerate(cands):
-        if type(c) is not dict:
-            raise _Slow
-        ad_id = c.get("ad_id")
-        if type(ad_id) is not str or not ad_id:
-            raise _Slow
-        if len(ad_id) > max_id:
-            raise InvalidRequest(f"candidates.{i}.ad_id: {len(ad_id)} characters, the limit is "
-                                 f"{max_id}")  # fmt: skip
-        add_id(ad_id)
-        bid = c.get("bid")
-        if bid is not None:
-            if (type(bid) is not float and type(bid) is not int) or bid < 0:
-                raise _Slow
-            add_bid(bid)
-        if len(c) > 1 + (bid is not None) and ("title" in c or "description" in c
-                                               or "category" in c):  # fmt: skip
-            texts[i] = _text(c, f"candidates.{i}", limits)
-    return ad_ids, bids, texts
-
-
-def _string(value: Any, field: str, limit: int) -> str:
-    if type(value) is not str or not value:
-        raise _Slow
+def _check_length(field: str, value: str, limit: int) -> None:
     if len(value) > limit:
         raise InvalidRequest(f"{field}: {len(value)} characters, the limit is {limit}")
-    return value
 
 
-def _text(c: dict[str, Any], where: str, limits: LimitSettings) -> AdText:
-    parts = []
-    for name in TEXT_FIELDS:
-        value = c.get(name)
-        if value is None:
-            parts.append("")
-            continue
-        if type(value) is not str:
-            raise _Slow
-        if len(value) > limits.max_text_chars:
-            raise InvalidRequest(
-                f"{where}.{name}: {len(value)} characters, the limit is {limits.max_text_chars}"
-            )
-        parts.append(value)
+def _text(c: _Candidate, where: str, limits: LimitSettings) -> AdText:
+    parts = [c.title or "", c.description or "", c.category or ""]
+    for name, value in zip(TEXT_FIELDS, parts, strict=True):
+        _check_length(f"{where}.{name}", value, limits.max_text_chars)
     return AdText(*parts)
 
 
-def _bids(bids: list[float], n: int) -> np.ndarray | None:
-    if not bids:
+def _bids(bids: list[float | None]) -> np.ndarray | None:
+    """All bids (rank by eCPM) or none (rank by pCTR)."""
+    missing = bids.count(None)
+    if missing == len(bids):
         return None
-    if len(bids) != n:
+    if missing:
         raise InvalidRequest(
-            f"candidates: bid is given for {len(bids)} of {n} candidates; "
+            f"candidates: bid is given for {len(bids) - missing} of {len(bids)} candidates; "
             "give it for all (rank by eCPM) or none (rank by pCTR)"
         )
     return np.array(bids, dtype=np.float64)
-
-
-def _top_k(value: Any) -> int | None:
-    if value is None:
-        return None
-    if type(value) is not int or value < 1:
-        raise _Slow
-    return value
-
-
-def _timeout(value: Any) -> float | None:
-    if value is None:
-        return None
-    if type(value) not in (int, float) or value <= 0:
-        raise _Slow
-    return float(value)
-
-
-def _flag(value: Any) -> bool:
-    if type(value) is not bool:
-        raise _Slow
-    return value
-
-
-def _check_count(n: int, limits: LimitSettings) -> None:
-    if n > limits.max_candidates:
-        raise PayloadTooLarge(f"candidates: {n} items, the limit is {limits.max_candidates}")
-
-
-def _from_model(req: RankRequest, limits: LimitSettings) -> RankInput:
-    """The slow path's result, with the same limits as the fast path."""
-    _check_count(len(req.candidates), limits)
-    data = req.model_dump(exclude_none=True)
-    try:
-        return _fast(data, limits)
-    except _Slow:  # pydantic accepted it, so only a lax coercion can land here
-        raise InvalidRequest("request could not be read") from None

@@ -126,7 +126,7 @@ class RankService:
         self, model: LoadedModel, req: RankInput, cands: Candidates, deadline: float,
         reasons: list[str], store_ok: bool,
     ) -> None:  # fmt: skip
-        rows = [i for i in cands.missing() if i in req.texts]
+        rows = [i for i in cands.missing() if i in req.texts] if req.texts else []
         if not rows:
             return
         texts = [req.texts[i] for i in rows]

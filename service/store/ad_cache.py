@@ -37,6 +37,8 @@ class AdCache:
         where missing), safe to keep while later puts reuse slots."""
         rows = self.rows(ad_ids)
         have = rows >= 0
+        if have.all():  # the usual case under load: one fancy-index, nothing to zero
+            return self.vectors[rows], have
         if not have.any():  # also the cache of capacity 0, which has no row to index
             return np.zeros((len(ad_ids), self.vectors.shape[1]), np.float32), have
         vectors = self.vectors[np.where(have, rows, 0)]

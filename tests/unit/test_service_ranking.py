@@ -6,6 +6,7 @@ import pytest
 
 from service.errors import InvalidRequest, PayloadTooLarge
 from service.rank.features import Candidates, prior_pctr, read_ads, read_user, user_history
+from service.rank import parsing
 from service.rank.parsing import AdText, RankInput, parse_rank
 from service.rank.ranking import ecpm, explanation, order, ranked_rows
 from service.rank.serving import Scores, rank_rows
@@ -66,6 +67,46 @@ def test_lax_values_go_through_the_model_and_bad_ones_fail_naming_the_field() ->
         request(candidates=[{"ad_id": "a", "bid": "lots"}])
     with pytest.raises(InvalidRequest, match="candidates"):
         request(candidates=[])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"user_id": "u", "candidates": [{"ad_id": "a"}]},
+        {"user_id": "u", "request_id": "r", "context": {"d": "m", "h": 3, "x": 1.5, "y": None,
+         "z": True}, "candidates": [{"ad_id": "a", "bid": 0}, {"ad_id": "b", "bid": 2.5,
+         "title": "T", "description": None, "category": "C"}], "top_k": 1, "timeout_ms": 20,
+         "explain": True, "unknown": [1]},  # fmt: skip
+    ],
+)
+def test_the_fast_path_reads_a_valid_body_as_the_model_does(body: dict[str, object]) -> None:
+    raw = orjson.dumps(body)
+    fast = parse_rank(raw, LIMITS)
+    slow = parsing._within_limits(parsing._via_model(raw), LIMITS)
+    assert vars(fast).keys() == vars(slow).keys()
+    for name, value in vars(fast).items():
+        other = getattr(slow, name)
+        assert (value.tolist() if isinstance(value, np.ndarray) else value) == (
+            other.tolist() if isinstance(other, np.ndarray) else other
+        ), name
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"user_id": "u", "candidates": [{"ad_id": "a", "bid": -1}]}, r"candidates\.0\.bid"),
+        (b'{"user_id": "u", "candidates": [{"ad_id": "a", "bid": 1e999}]}', "bid"),
+        ({"user_id": "u", "candidates": [{"ad_id": ""}]}, r"candidates\.0\.ad_id"),
+        ({"user_id": "u", "candidates": [{"ad_id": "a"}], "top_k": 0}, "top_k"),
+        ({"user_id": "u", "candidates": [{"ad_id": "a"}], "timeout_ms": 0}, "timeout_ms"),
+        ({"user_id": "u", "candidates": [{"ad_id": "a"}], "context": {"a": [1]}}, "context.a"),
+        ({"user_id": "u", "candidates": [{"ad_id": "a"}], "request_id": "r" * 129}, "request_id"),
+        ({"candidates": [{"ad_id": "a"}]}, "user_id"),
+    ],
+)
+def test_what_the_model_refuses_the_fast_path_refuses_too(body: object, field: str) -> None:
+    with pytest.raises(InvalidRequest, match=field):
+        parse_rank(body if isinstance(body, bytes) else orjson.dumps(body), LIMITS)
 
 
 def test_limits_name_the_field() -> None:
