@@ -103,13 +103,13 @@ class RankService:
         })  # fmt: skip
 
     def _candidates(self, model: LoadedModel, ad_ids: list[str]) -> Candidates:
-        vectors, have = model.ad_cache.gather(ad_ids)
-        buckets, priors = model.priors.lookup(ad_ids)
-        hits = int(have.sum())
+        got = model.ad_cache.gather(ad_ids)
+        buckets, priors = model.priors.features(got.prior_rows)
+        hits = int(got.have.sum())
         self._hits.inc(hits)
         if hits < len(ad_ids):
             self._misses.inc(len(ad_ids) - hits)
-        return Candidates(ad_ids, vectors, have, buckets, priors)
+        return Candidates(ad_ids, got.vectors, got.have, buckets, priors)
 
     def _fill_from_store(
         self, model: LoadedModel, cands: Candidates, misses: list[int],

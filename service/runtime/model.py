@@ -55,11 +55,14 @@ class PriorTable:
             rows=np.vstack([rows, unknown[None, :]]).astype(np.float32),
         )
 
-    def lookup(self, ad_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """``(ad_bucket (n,), ad_prior (n, 2))`` of the given ads (unknown ads: 0, global)."""
+    def rows_of(self, ad_ids: Sequence[str]) -> np.ndarray:
+        """Each ad's row (the last one, of the unknown ad, for ads not seen in training)."""
         unknown = len(self.buckets) - 1
         n = len(ad_ids)
-        rows = np.fromiter(map(self.index.get, ad_ids, repeat(unknown, n)), np.int64, n)
+        return np.fromiter(map(self.index.get, ad_ids, repeat(unknown, n)), np.int64, n)
+
+    def features(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(ad_bucket (n,), ad_prior (n, 2))`` of the given rows."""
         return self.buckets[rows], self.rows[rows]
 
 
@@ -159,8 +162,9 @@ def load_model(path: Path, settings: Settings) -> LoadedModel:
     cands = min(settings.limits.max_candidates, settings.batch.max_pairs)
     ranker.warmup(((1, 1), (1, cands), (4, 4 * cands)))
     _check_dims(bundle, encoder, ranker)
-    cache = AdCache(m.ad_cache_size, bundle.manifest.dims.d, m.ad_cache_ttl_s)
-    loaded = LoadedModel(bundle, encoder, ranker, PriorTable.from_bundle(bundle), cache, 0.0)
+    priors = PriorTable.from_bundle(bundle)
+    cache = AdCache(m.ad_cache_size, bundle.manifest.dims.d, m.ad_cache_ttl_s, priors.rows_of)
+    loaded = LoadedModel(bundle, encoder, ranker, priors, cache, 0.0)
     loaded.load_s = time.perf_counter() - started
     log.info("model loaded", extra={"version": bundle.version, "providers": loaded.providers})
     return loaded

@@ -2,28 +2,45 @@
 
 Vectors live in one preallocated (capacity, d) float32 array, so a request's known ads become
 its candidate rows with one dict lookup per ad and one fancy-index — no per-ad Python objects
-or ``vstack`` on the hot path.
+or ``vstack`` on the hot path. Each slot also keeps the ad's row in the model's prior table
+(``prior_rows``, looked up when the ad is put), so a cached ad costs one dict lookup, not two.
 Slots are reused in insertion order (FIFO); entries expire after ``ttl_s`` so an ad updated
 through another worker is re-read from Redis.
 """
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from itertools import repeat
 
 import numpy as np
 
 MISS = -1
+PriorRows = Callable[[Sequence[str]], np.ndarray]  # ad ids → their rows in a prior table
+
+
+def _no_prior(ad_ids: Sequence[str]) -> np.ndarray:
+    return np.zeros(len(ad_ids), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Gathered:
+    vectors: np.ndarray  # (n, d) float32, a copy; zero rows where ``have`` is False
+    have: np.ndarray  # (n,) bool
+    prior_rows: np.ndarray  # (n,) int64, every ad's row in the prior table
 
 
 class AdCache:
     def __init__(
-        self, capacity: int, d: int, ttl_s: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+        self, capacity: int, d: int, ttl_s: float, prior_rows: PriorRows = _no_prior,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:  # fmt: skip
         self.capacity = max(capacity, 0)
         self.ttl_s = ttl_s
+        self._prior_rows = prior_rows
         self._clock = clock
         self.vectors = np.zeros((self.capacity, d), dtype=np.float32)
+        self._prior_row = np.zeros(self.capacity, dtype=np.int64)
         self._expires = np.zeros(self.capacity, dtype=np.float64)
         self._slot: dict[str, int] = {}
         self._owner: list[str | None] = [None] * self.capacity
@@ -32,27 +49,28 @@ class AdCache:
     def __len__(self) -> int:
         return len(self._slot)
 
-    def gather(self, ad_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """``(vectors (n, d) float32, have (n,) bool)``: a copy of the cached vectors (zeros
-        where missing), safe to keep while later puts reuse slots."""
+    def gather(self, ad_ids: Sequence[str]) -> Gathered:
+        """The cached vectors (safe to keep while later puts reuse slots) and prior rows."""
         rows = self.rows(ad_ids)
         have = rows >= 0
-        if have.all():  # the usual case under load: one fancy-index, nothing to zero
-            return self.vectors[rows], have
-        if not have.any():  # also the cache of capacity 0, which has no row to index
-            return np.zeros((len(ad_ids), self.vectors.shape[1]), np.float32), have
-        vectors = self.vectors[np.where(have, rows, 0)]
-        vectors[~have] = 0.0
-        return vectors, have
+        if have.all():  # the usual case under load: fancy-indexes, nothing to fill in
+            return Gathered(self.vectors[rows], have, self._prior_row[rows])
+        vectors = np.zeros((len(ad_ids), self.vectors.shape[1]), np.float32)
+        prior_rows = np.zeros(len(ad_ids), np.int64)
+        if have.any():
+            vectors[have] = self.vectors[rows[have]]
+            prior_rows[have] = self._prior_row[rows[have]]
+        missing = np.flatnonzero(~have)
+        prior_rows[missing] = self._prior_rows([ad_ids[i] for i in missing.tolist()])
+        return Gathered(vectors, have, prior_rows)
 
     def rows(self, ad_ids: Sequence[str]) -> np.ndarray:
         """Slot of each ad, ``MISS`` (-1) where absent or expired."""
         n = len(ad_ids)
+        if self.capacity == 0:
+            return np.full(n, MISS, dtype=np.int64)
         rows = np.fromiter(map(self._slot.get, ad_ids, repeat(MISS, n)), dtype=np.int64, count=n)
-        hit = rows >= 0
-        if hit.any():
-            stale = hit & (self._expires[np.where(hit, rows, 0)] < self._clock())
-            rows[stale] = MISS
+        rows[self._expires[rows] < self._clock()] = MISS  # a miss (-1) reads the last slot
         return rows
 
     def put(self, ad_ids: Sequence[str], vectors: np.ndarray) -> None:
@@ -61,11 +79,13 @@ class AdCache:
         if self.capacity == 0:
             return
         expires = self._clock() + self.ttl_s
+        prior_rows = self._prior_rows(ad_ids)
         for i, ad_id in enumerate(ad_ids):
             slot = self._slot.get(ad_id)
             if slot is None:
                 slot = self._take_slot(ad_id)
             self.vectors[slot] = vectors[i]
+            self._prior_row[slot] = prior_rows[i]
             self._expires[slot] = expires
 
     def _take_slot(self, ad_id: str) -> int:

@@ -1,6 +1,9 @@
 """Whatever a client sends gets a clear 4xx with {error, error_type, request_id}, never a 500."""
 
+from collections.abc import Iterator
+
 import httpx
+import orjson
 import pytest
 
 from tests.e2e.conftest import uid
@@ -48,6 +51,20 @@ def test_oversized_requests_are_413(client: httpx.Client) -> None:
     assert_error(client.post("/rank", content=huge), 413, "payload_too_large", "body")
     many_events = {"events": [{"user_id": "u", "item_id": "i", "text": "t"}] * 1001}
     assert_error(client.post("/events", json=many_events), 413, "payload_too_large", "events")
+
+
+def test_a_body_without_a_declared_length_is_read_in_chunks_and_limited(
+    client: httpx.Client,
+) -> None:
+    def chunks(body: bytes, size: int) -> Iterator[bytes]:  # sent chunked: no content-length
+        yield from (body[i : i + size] for i in range(0, len(body), size))
+
+    huge = b'{"user_id": "u", "pad": "' + b"x" * (3 * 1024 * 1024) + b'"}'
+    r = client.post("/rank", content=chunks(huge, 256 * 1024))
+    assert_error(r, 413, "payload_too_large", "more than")
+    bad = orjson.dumps({"user_id": "u", "candidates": [{"ad_id": f"a{i}"} for i in range(50)],
+                        "top_k": 0})  # fmt: skip
+    assert_error(client.post("/rank", content=chunks(bad, 100)), 422, "invalid_request", "top_k")
 
 
 def test_long_texts_are_422_naming_the_field(client: httpx.Client) -> None:

@@ -5,8 +5,8 @@ import orjson
 import pytest
 
 from service.errors import InvalidRequest, PayloadTooLarge
-from service.rank.features import Candidates, prior_pctr, read_ads, read_user, user_history
 from service.rank import parsing
+from service.rank.features import Candidates, prior_pctr, read_ads, read_user, user_history
 from service.rank.parsing import AdText, RankInput, parse_rank
 from service.rank.ranking import ecpm, explanation, order, ranked_rows
 from service.rank.serving import Scores, rank_rows
@@ -73,10 +73,19 @@ def test_lax_values_go_through_the_model_and_bad_ones_fail_naming_the_field() ->
     "body",
     [
         {"user_id": "u", "candidates": [{"ad_id": "a"}]},
-        {"user_id": "u", "request_id": "r", "context": {"d": "m", "h": 3, "x": 1.5, "y": None,
-         "z": True}, "candidates": [{"ad_id": "a", "bid": 0}, {"ad_id": "b", "bid": 2.5,
-         "title": "T", "description": None, "category": "C"}], "top_k": 1, "timeout_ms": 20,
-         "explain": True, "unknown": [1]},  # fmt: skip
+        {
+            "user_id": "u",
+            "request_id": "r",
+            "context": {"d": "m", "h": 3, "x": 1.5, "y": None, "z": True},
+            "candidates": [
+                {"ad_id": "a", "bid": 0},
+                {"ad_id": "b", "bid": 2.5, "title": "T", "description": None, "category": "C"},
+            ],
+            "top_k": 1,
+            "timeout_ms": 20,
+            "explain": True,
+            "unknown": [1],
+        },
     ],
 )
 def test_the_fast_path_reads_a_valid_body_as_the_model_does(body: dict[str, object]) -> None:
