@@ -19,10 +19,6 @@ MISS = -1
 PriorRows = Callable[[Sequence[str]], np.ndarray]  # ad ids → their rows in a prior table
 
 
-def _no_prior(ad_ids: Sequence[str]) -> np.ndarray:
-    return np.zeros(len(ad_ids), dtype=np.int64)
-
-
 @dataclass(frozen=True)
 class Gathered:
     vectors: np.ndarray  # (n, d) float32, a copy; zero rows where ``have`` is False
@@ -32,15 +28,15 @@ class Gathered:
 
 class AdCache:
     def __init__(
-        self, capacity: int, d: int, ttl_s: float, prior_rows: PriorRows = _no_prior,
+        self, capacity: int, d: int, ttl_s: float, prior_rows: PriorRows,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:  # fmt: skip
         self.capacity = max(capacity, 0)
         self.ttl_s = ttl_s
-        self._prior_rows = prior_rows
+        self._look_up_prior_rows = prior_rows
         self._clock = clock
         self.vectors = np.zeros((self.capacity, d), dtype=np.float32)
-        self._prior_row = np.zeros(self.capacity, dtype=np.int64)
+        self._slot_prior_row = np.zeros(self.capacity, dtype=np.int64)
         self._expires = np.zeros(self.capacity, dtype=np.float64)
         self._slot: dict[str, int] = {}
         self._owner: list[str | None] = [None] * self.capacity
@@ -54,14 +50,14 @@ class AdCache:
         rows = self.rows(ad_ids)
         have = rows >= 0
         if have.all():  # the usual case under load: fancy-indexes, nothing to fill in
-            return Gathered(self.vectors[rows], have, self._prior_row[rows])
+            return Gathered(self.vectors[rows], have, self._slot_prior_row[rows])
         vectors = np.zeros((len(ad_ids), self.vectors.shape[1]), np.float32)
         prior_rows = np.zeros(len(ad_ids), np.int64)
         if have.any():
             vectors[have] = self.vectors[rows[have]]
-            prior_rows[have] = self._prior_row[rows[have]]
+            prior_rows[have] = self._slot_prior_row[rows[have]]
         missing = np.flatnonzero(~have)
-        prior_rows[missing] = self._prior_rows([ad_ids[i] for i in missing.tolist()])
+        prior_rows[missing] = self._look_up_prior_rows([ad_ids[i] for i in missing.tolist()])
         return Gathered(vectors, have, prior_rows)
 
     def rows(self, ad_ids: Sequence[str]) -> np.ndarray:
@@ -79,13 +75,13 @@ class AdCache:
         if self.capacity == 0:
             return
         expires = self._clock() + self.ttl_s
-        prior_rows = self._prior_rows(ad_ids)
+        prior_rows = self._look_up_prior_rows(ad_ids)
         for i, ad_id in enumerate(ad_ids):
             slot = self._slot.get(ad_id)
             if slot is None:
                 slot = self._take_slot(ad_id)
             self.vectors[slot] = vectors[i]
-            self._prior_row[slot] = prior_rows[i]
+            self._slot_prior_row[slot] = prior_rows[i]
             self._expires[slot] = expires
 
     def _take_slot(self, ad_id: str) -> int:
