@@ -18,8 +18,8 @@ import msgspec
 import numpy as np
 from pydantic import ValidationError
 
-from service.errors import InvalidRequest, PayloadTooLarge
-from service.http import describe
+from service.errors import InvalidRequest
+from service.http import check_count, check_text, describe
 from service.rank.protocol import RankRequest
 from service.settings import LimitSettings
 
@@ -98,15 +98,12 @@ def _via_model(body: bytes) -> _Request:
 
 def _within_limits(req: _Request, limits: LimitSettings) -> RankInput:
     cands = req.candidates
-    if len(cands) > limits.max_candidates:
-        raise PayloadTooLarge(
-            f"candidates: {len(cands)} items, the limit is {limits.max_candidates}"
-        )
-    _check_length("user_id", req.user_id, limits.max_id_chars)
+    check_count("candidates", len(cands), limits.max_candidates)
+    check_text("user_id", req.user_id, limits.max_id_chars)
     ad_ids = [c.ad_id for c in cands]
     if max(map(len, ad_ids)) > limits.max_id_chars:
         for i, ad_id in enumerate(ad_ids):
-            _check_length(f"candidates.{i}.ad_id", ad_id, limits.max_id_chars)
+            check_text(f"candidates.{i}.ad_id", ad_id, limits.max_id_chars)
     texts = {i: _text(c, f"candidates.{i}", limits) for i, c in enumerate(cands)
              if c.title is not None or c.description is not None
              or c.category is not None}  # fmt: skip
@@ -115,15 +112,10 @@ def _within_limits(req: _Request, limits: LimitSettings) -> RankInput:
                      req.explain)  # fmt: skip
 
 
-def _check_length(field: str, value: str, limit: int) -> None:
-    if len(value) > limit:
-        raise InvalidRequest(f"{field}: {len(value)} characters, the limit is {limit}")
-
-
 def _text(c: _Candidate, where: str, limits: LimitSettings) -> AdText:
     parts = [c.title or "", c.description or "", c.category or ""]
     for name, value in zip(TEXT_FIELDS, parts, strict=True):
-        _check_length(f"{where}.{name}", value, limits.max_text_chars)
+        check_text(f"{where}.{name}", value, limits.max_text_chars)
     return AdText(*parts)
 
 

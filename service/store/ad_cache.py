@@ -54,8 +54,9 @@ class AdCache:
         vectors = np.zeros((len(ad_ids), self.vectors.shape[1]), np.float32)
         prior_rows = np.zeros(len(ad_ids), np.int64)
         if have.any():
-            vectors[have] = self.vectors[rows[have]]
-            prior_rows[have] = self._slot_prior_row[rows[have]]
+            slots = rows[have]
+            vectors[have] = self.vectors[slots]
+            prior_rows[have] = self._slot_prior_row[slots]
         missing = np.flatnonzero(~have)
         prior_rows[missing] = self._look_up_prior_rows([ad_ids[i] for i in missing.tolist()])
         return Gathered(vectors, have, prior_rows)
