@@ -35,7 +35,9 @@ def test_open_loop_run_passes_and_records_stages(service: ServiceProcess, tmp_pa
     assert done.returncode == 0, done.stderr[-3000:]
     rows = stats_rows(tmp_path / "ok")
     rank = rows[("POST", "/rank")]
-    assert 40 <= int(rank["Request Count"]) <= 110  # ~15/s for ~5 s, Poisson
+    # ~15/s for ~5 s (Poisson: 75 ± 9), less the seeding that runs inside the window: a busy
+    # machine once gave 39. The upper bound is the point: an open loop, not flat out.
+    assert 25 <= int(rank["Request Count"]) <= 110
     assert int(rank["Failure Count"]) == 0
     assert int(rows[("POST", "/events")]["Request Count"]) >= 1
     assert int(rows[("PUT", "seed PUT /ads")]["Request Count"]) == 1
