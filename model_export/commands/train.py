@@ -26,6 +26,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument(
+        "--first-stage-epochs",
+        type=int,
+        default=None,
+        help="with topic clusters (--head 'clusters=[16,256]'), the most epochs of the "
+        "first stage, which trains the text space the clusters are fitted on (default: --epochs)",
+    )
+    p.add_argument(
         "--patience", type=int, default=2, help="epochs without improvement before stopping"
     )
     p.add_argument("--batch-size", type=int, default=1024)
@@ -104,6 +111,7 @@ def config_from_args(args: argparse.Namespace):
         pretrain_steps=args.pretrain_steps,
         projection_lr_scale=args.projection_lr_scale,
         epochs=args.epochs,
+        first_stage_epochs=args.first_stage_epochs,
         patience=args.patience,
         batch_size=args.batch_size,
         lr=args.lr,

@@ -50,5 +50,5 @@ class CTRModel(nn.Module):
         mask = (history_index >= 0).to(vectors.dtype)
         safe = history_index.clamp(min=0)
         history = vectors[safe] * mask.unsqueeze(-1)
-        learned, unit = self.head.item_keys(vectors)  # per unique text, then gathered
-        return (learned[safe], unit[safe]), history, mask
+        learned, unit, clusters = self.head.item_keys(vectors)  # per unique text, gathered
+        return (learned[safe], unit[safe], clusters[safe]), history, mask

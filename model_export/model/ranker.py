@@ -8,7 +8,8 @@ Weights are sigmoid gates, not a softmax: a softmax would normalise away how *ma
 resemble the candidate, and that count is what interest intensity is (DIN keeps it for the same
 reason). The MLP reads each gate's total weight (log1p of the mass); optionally
 (``HeadConfig.pair_attended``) also the gated mean of the matching items and its product with
-the candidate.
+the candidate. With topic clusters (``clusters.py``) it also reads whole counts: the user's
+items in the candidate's cluster, per partition.
 """
 
 import math
@@ -20,12 +21,13 @@ import torch
 from torch import Tensor, nn
 
 from model_export.model.blocks import MLP
+from model_export.model.clusters import TopicClusters
 from service.features.prior import N_PRIOR_FEATURES
 
 Rows = Tensor | None  # user_index; None when candidate i belongs to user i (training)
 
 
-Keys = tuple[Tensor, Tensor]
+Keys = tuple[Tensor, Tensor, Tensor]  # learned keys, unit vectors, cluster ids
 
 
 def _unit(x: Tensor) -> Tensor:
@@ -73,6 +75,17 @@ class HeadConfig:
     # more). Without them: same AUC on the synthetic set (valid 0.8614 vs 0.8615) and on
     # MovieLens (test 0.7071 vs 0.7074), a head 0.41 → 0.25 ms per 100 candidates.
     pair_attended: bool = False
+    # sizes of the k-means partitions of the item vectors, coarse to fine (``clusters.py``):
+    # per partition, the count of history items in the candidate's cluster (and in no finer
+    # one's) goes to the pair layer and, with a learned weight, straight to the logit. The
+    # last size is a bound when ``cluster_search``: the partition is the best by silhouette.
+    # Fitted on a trained text space (``train/run.py``: training in two stages).
+    clusters: tuple[int, ...] = ()  # e.g. (16, 256): 16 clusters, and the best k ≤ 256
+    cluster_search: bool = True
+    # starting weight of each partition's count (log1p) in the logit, coarse to fine, the last
+    # ones given (0 for the rest). The finest starts at 1 like the ad prior; with every
+    # weight at 1 the coarse one had only come down to 0.77 by the best epoch.
+    cluster_weight_init: tuple[float, ...] = (0.0, 1.0)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "HeadConfig":
@@ -116,7 +129,11 @@ class RankingHead(nn.Module):
         user_in = cfg.d + len(context_sizes) * cfg.context_dim
         self.pair_attended = cfg.pair_attended
         pair_in = (1 + 2 * cfg.attention_heads * cfg.pair_attended) * cfg.d + cfg.attention_heads
-        pair_in += cfg.id_dim + N_PRIOR_FEATURES
+        self.clusters = TopicClusters(cfg.clusters, cfg.d)
+        levels = self.clusters.levels
+        start = ((0.0,) * levels + cfg.cluster_weight_init)[-levels:] if levels else ()
+        self.cluster_weight = nn.Parameter(torch.tensor(start, dtype=torch.float32))
+        pair_in += cfg.id_dim + N_PRIOR_FEATURES + self.clusters.levels
         self.user_layer = nn.Linear(user_in, cfg.hidden[0])
         self.pair_layer = nn.Linear(pair_in, cfg.hidden[0], bias=False)
         self.mlp = MLP(cfg.hidden[0], cfg.hidden[1:], 1, cfg.dropout)
@@ -124,17 +141,17 @@ class RankingHead(nn.Module):
         self.prior_weight = nn.Parameter(torch.tensor(1.0))
 
     def item_keys(self, vectors: Tensor) -> Keys:
-        """Attention keys of item vectors (..., d): the learned keys (..., heads, a) and the
-        unit-length vectors (..., d) for the cosine term."""
+        """Attention keys of item vectors (..., d): the learned keys (..., heads, a), the
+        unit-length vectors (..., d) for the cosine term and the clusters (..., levels)."""
         keys = self.key(vectors).unflatten(-1, (self.heads, self.head_dim))
-        return keys, _unit(vectors)
+        return keys, _unit(vectors), self.clusters.assign(vectors)
 
     def attend(
         self, keys: Keys, history: Tensor, mask: Tensor, candidates: Tensor, user_index: Rows
     ) -> Tensor:
         """Per candidate and head, sigmoid weights over its user's items (N, heads, H).
         ``keys``: ``item_keys`` of the history."""
-        learned, unit = keys
+        learned, unit, _ = keys
         query = self.query(candidates).view(-1, self.heads, self.head_dim)
         if user_index is None:  # training: candidate i is user i's
             scores = torch.matmul(learned.transpose(1, 2), query.unsqueeze(-1)).squeeze(-1)
@@ -183,6 +200,13 @@ class RankingHead(nn.Module):
         sharp = self.cosine_weight.double() * cosine + self.gate_bias.double()
         learned = scores * self.gate_log_scale.exp()
         return torch.sigmoid((sharp + learned.double()).float())
+
+    def _cluster_counts(
+        self, item_clusters: Tensor, mask: Tensor, candidates: Tensor, user_index: Rows
+    ) -> Tensor:
+        """Per candidate and partition, its user's items in its cluster (N, levels)."""
+        own = self.clusters.assign(candidates)
+        return self.clusters.counts(own, _rows(item_clusters, user_index), _rows(mask, user_index))
 
     def user_part(self, history: Tensor, mask: Tensor, context: Tensor) -> Tensor:
         """Per-user inputs once per user: the first-layer activation of pooled history and
@@ -240,7 +264,13 @@ class RankingHead(nn.Module):
             pair += [attended.flatten(1), product.flatten(1)]
         pair += [torch.log1p(mass), self.id_emb(ad_bucket), ad_prior]
         per_user = _rows(self.user_part(history, history_mask, context), user_index)
-        hidden = self.act(self.pair_layer(torch.cat(pair, dim=1)) + per_user[:, :-1])
         wide = per_user[:, -1] + self.prior_weight * ad_prior[:, 0]
+        if self.clusters.levels:
+            counts = torch.log1p(
+                self._cluster_counts(keys[2], history_mask, candidates, user_index)
+            )
+            pair.append(counts)
+            wide = wide + counts @ self.cluster_weight
+        hidden = self.act(self.pair_layer(torch.cat(pair, dim=1)) + per_user[:, :-1])
         logit = self.mlp(hidden).squeeze(-1) + wide
         return logit, weights.mean(1)

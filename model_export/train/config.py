@@ -25,6 +25,7 @@ class TrainConfig:
     # topic structure that pretraining gave it (1.0 let it drift and lost ~0.009 valid AUC)
     projection_lr_scale: float = 0.1
     epochs: int = 8
+    first_stage_epochs: int | None = None  # with topic clusters: the first stage's (≤ epochs)
     patience: int = 2
     batch_size: int = 1024
     lr: float = 2e-3

@@ -7,8 +7,17 @@ tokenizer.json      the tokenizer the texts were cut with
 encoder/            BERT weights when they are not the packaged MiniLM (tiny or fine-tuned)
 checkpoint.pt       latest epoch (resume); best.pt: best validation AUC
 history.json        per-epoch training curve; data.json: training data summary
+stage1/             with topic clusters (fast mode): the first stage, a model without them
+                    whose trained text space the clusters are fitted on (its checkpoints,
+                    history.json)
+
+Training with topic clusters (``HeadConfig.clusters``) runs in two stages: the first trains
+the usual model, and its text space — where, after CTR training, an ad sits by its topic's
+items — is clustered; the second trains a new head with the cluster counts on that space,
+frozen, so serving assigns the clusters as training did.
 """
 
+import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +27,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import torch
+from tqdm import tqdm
 
 from model_export.data.clicklog import ClickLog
 from model_export.model.ctr import CTRModel
@@ -28,7 +38,7 @@ from model_export.train.embed import cached_features
 from model_export.train.features import FeatureSpec, Featurised, featurise
 from model_export.train.pretrain import neighbour_pairs, pretrain_projection
 from model_export.train.texts import FrozenTexts, TextSource, TrainableTexts
-from model_export.train.trainer import BEST, CHECKPOINT, Trainer
+from model_export.train.trainer import BEST, CHECKPOINT, RunState, Trainer
 from service.features.context import ContextSpec
 from service.features.tokens import TextTokenizer
 
@@ -135,12 +145,61 @@ def train_run(
     (run_dir / "data.json").write_bytes(
         orjson.dumps(_data_summary(log, feats), option=orjson.OPT_INDENT_2)
     )
-    if isinstance(source, FrozenTexts) and not (run_dir / CHECKPOINT).is_file():
-        pairs = neighbour_pairs(log.events, feats.event_text)
-        pretrain_projection(model.projection, source.table, pairs, cfg.pretrain_steps, cfg.seed)
+    started = (run_dir / CHECKPOINT).is_file()
+    if cfg.head.clusters:
+        if not started:
+            _first_stage(log, cfg, spec, feats, (model, pooled, source), run_dir / "stage1")
+        model.projection.requires_grad_(False)  # the clusters' space
+    elif isinstance(source, FrozenTexts) and not started:
+        _pretrain(log, feats, model, source, cfg)
     state = Trainer(cfg, model, source, feats, spec.global_ctr, run_dir).fit()
     if cfg.encoder != "minilm" or cfg.mode == "finetune":
         pooled.bert.save_pretrained(run_dir / "encoder")
+    return _save_history(state, run_dir)
+
+
+def _pretrain(
+    log: ClickLog, feats: Featurised, model: CTRModel, source: FrozenTexts, cfg: TrainConfig
+) -> None:
+    pairs = neighbour_pairs(log.events, feats.event_text)
+    pretrain_projection(model.projection, source.table, pairs, cfg.pretrain_steps, cfg.seed)
+
+
+def _first_stage(
+    log: ClickLog,
+    cfg: TrainConfig,
+    spec: FeatureSpec,
+    feats: Featurised,
+    parts: tuple[CTRModel, PooledBert, TextSource],
+    stage_dir: Path,
+) -> None:
+    """Train a model without clusters into ``stage_dir`` (resuming it), give ``model`` its
+    text projection and fit ``model``'s clusters on the item vectors of that space."""
+    model, pooled, source = parts
+    if not isinstance(source, FrozenTexts):
+        raise ValueError("topic clusters need fast mode (a frozen encoder); in finetune mode "
+                         "leave --head clusters out")  # fmt: skip
+    stage_dir.mkdir(exist_ok=True)
+    first_cfg = dataclasses.replace(
+        cfg,
+        head=dataclasses.replace(cfg.head, clusters=()),
+        epochs=min(cfg.epochs, cfg.first_stage_epochs or cfg.epochs),
+    )
+    first = build_model(first_cfg, spec, pooled)
+    tqdm.write("stage 1 of 2: the text space, trained without topic clusters")
+    if not (stage_dir / CHECKPOINT).is_file():
+        _pretrain(log, feats, first, source, cfg)
+    state = Trainer(first_cfg, first, source, feats, spec.global_ctr, stage_dir).fit()
+    _save_history(state, stage_dir)
+    model.projection.load_state_dict(first.projection.state_dict())
+    items = torch.from_numpy(np.unique(feats.event_text))
+    with torch.no_grad():
+        vectors = source.all_vectors(model)[items].numpy()
+    found = model.head.clusters.fit(vectors, cfg.seed, cfg.head.cluster_search)
+    tqdm.write(f"stage 2 of 2: topic clusters of {len(items)} items: {' / '.join(map(str, found))}")
+
+
+def _save_history(state: RunState, run_dir: Path) -> dict[str, Any]:
     (run_dir / "history.json").write_bytes(orjson.dumps(state.history, option=orjson.OPT_INDENT_2))
     return {"best_epoch": state.best_epoch, "best_valid_auc": state.best_auc, "epochs": state.epoch}
 

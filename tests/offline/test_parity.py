@@ -10,18 +10,24 @@ from model_export.export import parity
 from model_export.export.onnx_graphs import export_ranker
 from model_export.model.ranker import HeadConfig, RankingHead
 
+FORMS = {
+    "masses": HeadConfig(d=16, attention_dim=8, clusters=()),
+    "attended": HeadConfig(d=16, attention_dim=8, pair_attended=True, clusters=()),
+    "clusters": HeadConfig(d=16, attention_dim=8, clusters=(3, 5), cluster_weight_init=(0.5, 0.5)),
+}
 
-@pytest.fixture(params=[False, True], ids=["masses", "attended"])
+
+@pytest.fixture(params=list(FORMS))
 def head_and_session(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> tuple[RankingHead, object, dict[str, np.ndarray]]:
-    """Both forms of the head: gate masses only (default), and with the attended vectors."""
+    """Each form of the head: gate masses only, with the attended vectors, with clusters."""
     torch.manual_seed(0)
-    cfg = HeadConfig(d=16, attention_dim=8, pair_attended=request.param)
-    head = RankingHead(cfg, [5, 3], 64).eval()
+    head = RankingHead(FORMS[request.param], [5, 3], 64).eval()
+    vectors = np.random.default_rng(0).normal(size=(10, 16)).astype(np.float32)
+    head.clusters.fit(vectors, seed=0)
     export_ranker(head, 16, 6, 2, tmp_path / "ranker.onnx")
     sess = parity.session(str(tmp_path / "ranker.onnx"))
-    vectors = np.random.default_rng(0).normal(size=(10, 16)).astype(np.float32)
     return head, sess, parity.ranker_inputs(vectors, 6, [5, 3], 64)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import torch
 
 from adrank.cli import main
 from model_export.train.trainer import BEST, CHECKPOINT
@@ -121,3 +122,26 @@ def test_train_refuses_a_run_dir_of_another_config(
                 "0.1",
             ]
         )
+
+
+def test_topic_clusters_train_in_two_stages_and_export_with_parity(
+    tiny_data: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    """With topic clusters the run holds its first stage, its head the fitted clusters on the
+    first stage's frozen projection, and the exported ranker assigns them as PyTorch does."""
+    run_dir = tmp_path / "clustered"
+    args = ["train", "--data", str(tiny_data), "--out", str(run_dir), "--cache-dir",
+            str(cache_dir), *TINY_TRAIN, "--first-stage-epochs", "1",
+            "--head", "clusters=[4,64]", "--head", "cluster_search=true"]  # fmt: skip
+    main(args)
+    first = orjson.loads((run_dir / "stage1" / "history.json").read_bytes())
+    assert [row["epoch"] for row in first] == [1]
+    stage1 = torch.load(run_dir / "stage1" / BEST, weights_only=True)["model"]
+    state = torch.load(run_dir / BEST, weights_only=True)["model"]
+    assert torch.equal(state["projection.weight"], stage1["projection.weight"])  # frozen
+    assert state["head.clusters.fitted"][0] == 4 and 16 <= state["head.clusters.fitted"][1] <= 64
+    out = tmp_path / "models" / "v1"
+    main(["export", str(run_dir), "--out", str(out), "--data", str(tiny_data),
+          "--cache-dir", str(cache_dir)])  # fmt: skip
+    parity = load_bundle(out).manifest.metrics["parity"]
+    assert parity["ranker_max_abs_diff"] <= 1e-5 and parity["heldout_max_abs_diff"] <= 1e-5

@@ -1,17 +1,22 @@
 """The ranking head's pure tensor parts: context lookups and the two attention layouts."""
 
+import numpy as np
 import pytest
 import torch
 
+from model_export.model.clusters import TopicClusters
 from model_export.model.ranker import HeadConfig, RankingHead
 
 SIZES = (3, 5, 2)
 
 
-def make_head(pair_attended: bool = True) -> RankingHead:
+def make_head(pair_attended: bool = True, clusters: tuple[int, ...] = ()) -> RankingHead:
     torch.manual_seed(0)
-    cfg = HeadConfig(d=16, attention_dim=8, hidden=(12, 6), pair_attended=pair_attended)
+    cfg = HeadConfig(
+        d=16, attention_dim=8, hidden=(12, 6), pair_attended=pair_attended, clusters=clusters
+    )
     head = RankingHead(cfg, SIZES, id_buckets=7)
+    head.clusters.fit(torch.randn(20, 16).numpy(), seed=0)
     for bias in head.context_bias:  # zero-initialised: give them values to tell apart
         torch.nn.init.normal_(bias.weight)
     return head.eval()
@@ -27,12 +32,14 @@ def test_one_gather_over_stacked_tables_reads_each_fields_own_rows() -> None:
     assert torch.allclose(wide, expected)
 
 
-@pytest.mark.parametrize("pair_attended", [True, False])
+@pytest.mark.parametrize(("pair_attended", "clusters"), [(True, ()), (False, ()), (False, (2, 5))])
 @torch.no_grad()
-def test_the_serving_layout_scores_as_the_training_layout(pair_attended: bool) -> None:
+def test_the_serving_layout_scores_as_the_training_layout(
+    pair_attended: bool, clusters: tuple[int, ...]
+) -> None:
     """Several users per call (flat pairs with user_index) = one row per candidate, as in
     training (user_index None)."""
-    head = make_head(pair_attended)
+    head = make_head(pair_attended, clusters)
     users, h, d = 3, 4, 16
     history = torch.randn(users, h, d)
     mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [0, 0, 0, 0]], dtype=torch.float32)
@@ -46,3 +53,42 @@ def test_the_serving_layout_scores_as_the_training_layout(pair_attended: bool) -
                       candidates, None, bucket, prior)  # fmt: skip
     for a, b in zip(flat, rows, strict=True):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_cluster_counts_count_each_unmasked_item_at_the_finest_partition_it_shares() -> None:
+    clusters = TopicClusters((2, 3), d=2)
+    clusters.centroids.copy_(torch.tensor([[1.0, 0], [0, 1], [1, 0], [0, 1], [-1, 0]]))
+    items = torch.tensor([[[2.0, 0.1], [0.1, 3], [-0.5, -1], [5, 0]]])  # (1, H=4, d)
+    ids = clusters.assign(items)
+    assert ids.tolist() == [[[0, 2], [1, 3], [0, 4], [0, 2]]]  # unique across partitions
+    mask = torch.tensor([[1.0, 1, 1, 0]])  # the last item is padding
+    candidate = clusters.assign(torch.tensor([[1.0, 0.0]]))
+    # item 0 shares both clusters (counted fine only), item 2 only the coarse one
+    assert TopicClusters.counts(candidate, ids, mask).tolist() == [[1.0, 1.0]]
+
+
+def test_a_partition_has_no_more_clusters_than_distinct_items() -> None:
+    clusters = TopicClusters((4,), d=2)
+    vectors = np.array([[1.0, 0], [2, 0], [0, 1], [0, 3]])  # two distinct directions
+    assert clusters.fit(vectors, seed=0) == [2]
+    ids = clusters.assign(torch.from_numpy(vectors).float())[:, 0]
+    assert ids[0] == ids[1] and ids[2] == ids[3] and ids[0] != ids[2]
+
+
+def test_fitted_sizes_come_back_with_the_state_dict() -> None:
+    fitted = TopicClusters((4, 8), d=3)
+    fitted.fit(np.random.default_rng(0).normal(size=(6, 3)), seed=0)
+    loaded = TopicClusters((4, 8), d=3)
+    loaded.load_state_dict(fitted.state_dict())
+    assert loaded.fitted.tolist() == [4, 6] and torch.equal(loaded.centroids, fitted.centroids)
+
+
+def test_the_searched_partition_finds_the_number_of_groups_in_the_data() -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(48, 16))
+    vectors = np.repeat(centres, 10, axis=0) + rng.normal(scale=0.05, size=(480, 16))
+    clusters = TopicClusters((16, 256), d=16)
+    assert clusters.fit(vectors, seed=0, search=True) == [16, 48]
+    ids = clusters.assign(torch.from_numpy(vectors).float())[:, 1]
+    assert len(set(ids.tolist())) == 48
+    assert all(len(set(ids[i * 10 : i * 10 + 10].tolist())) == 1 for i in range(48))
