@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from model_export.model.blocks import unit_rows
+
 SEARCH = (16, 24, 32, 48, 64, 80, 96, 128, 160, 192, 256, 384, 512)
 SILHOUETTE_SAMPLE = 5_000
 
@@ -36,7 +38,7 @@ def _best_by_silhouette(unit: np.ndarray, bound: int, seed: int) -> np.ndarray:
     has the highest mean silhouette (cosine distance; on a sample of large sets)."""
     from sklearn.metrics import silhouette_score
 
-    best, best_score = _kmeans(unit, min(bound, len(unit)), seed), -np.inf
+    best, best_score = None, -np.inf
     for k in (k for k in SEARCH if k <= bound and k < len(unit)):
         centres = _kmeans(unit, k, seed)
         labels = (unit @ centres.T).argmax(1)
@@ -48,14 +50,7 @@ def _best_by_silhouette(unit: np.ndarray, bound: int, seed: int) -> np.ndarray:
         )  # fmt: skip
         if score > best_score:
             best, best_score = centres, score
-    return best
-
-
-def _unit(x: Tensor) -> Tensor:
-    """Float64 unit rows: an argmax over float32 cosines could differ between PyTorch and
-    onnxruntime for a text almost equidistant from two centroids."""
-    x = x.double()
-    return x / x.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+    return _kmeans(unit, min(bound, len(unit)), seed) if best is None else best
 
 
 class TopicClusters(nn.Module):
@@ -82,9 +77,10 @@ class TopicClusters(nn.Module):
         distinct = np.unique(unit, axis=0)
         if len(distinct) == 0:
             distinct = np.eye(1, unit.shape[1])  # no items: every text falls in one cluster
-        found = [_kmeans(distinct, min(size, len(distinct)), seed) for size in sizes]
+        fixed = sizes[:-1] if search else sizes
+        found = [_kmeans(distinct, min(size, len(distinct)), seed) for size in fixed]
         if search:
-            found[-1] = _best_by_silhouette(distinct, sizes[-1], seed)
+            found.append(_best_by_silhouette(distinct, sizes[-1], seed))
         self.centroids = torch.from_numpy(np.concatenate(found)).float()
         self.fitted = torch.tensor([len(c) for c in found], dtype=torch.long)
         return self.fitted.tolist()
@@ -100,7 +96,7 @@ class TopicClusters(nn.Module):
         across partitions."""
         if not self.levels:
             return torch.zeros((*vectors.shape[:-1], 0), dtype=torch.long)
-        cosine = _unit(vectors) @ self.centroids.double().t()
+        cosine = unit_rows(vectors) @ self.centroids.double().t()  # argmax as onnxruntime's
         ids, start = [], 0
         for size in self.fitted.tolist():
             ids.append(cosine[..., start : start + size].argmax(-1) + start)

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from model_export.model.blocks import MLP
+from model_export.model.blocks import MLP, unit_rows
 from model_export.model.clusters import TopicClusters
 from service.features.prior import N_PRIOR_FEATURES
 
@@ -28,16 +28,6 @@ Rows = Tensor | None  # user_index; None when candidate i belongs to user i (tra
 
 
 Keys = tuple[Tensor, Tensor, Tensor]  # learned keys, unit vectors, cluster ids
-
-
-def _unit(x: Tensor) -> Tensor:
-    """``x`` in float64, scaled to unit length along the last axis (zero vectors stay zero).
-
-    Cosines are computed in float64: a sharp gate multiplies them by ~20, which would turn
-    float32 rounding (different summation orders in PyTorch and onnxruntime) into pCTR
-    differences above the export's 1e-5 tolerance."""
-    x = x.double()
-    return x / x.norm(dim=-1, keepdim=True).clamp(min=1e-6)
 
 
 def _per_head(values: Sequence[float], heads: int) -> Tensor:
@@ -133,7 +123,7 @@ class RankingHead(nn.Module):
         levels = self.clusters.levels
         start = ((0.0,) * levels + cfg.cluster_weight_init)[-levels:] if levels else ()
         self.cluster_weight = nn.Parameter(torch.tensor(start, dtype=torch.float32))
-        pair_in += cfg.id_dim + N_PRIOR_FEATURES + self.clusters.levels
+        pair_in += cfg.id_dim + N_PRIOR_FEATURES + levels
         self.user_layer = nn.Linear(user_in, cfg.hidden[0])
         self.pair_layer = nn.Linear(pair_in, cfg.hidden[0], bias=False)
         self.mlp = MLP(cfg.hidden[0], cfg.hidden[1:], 1, cfg.dropout)
@@ -144,7 +134,7 @@ class RankingHead(nn.Module):
         """Attention keys of item vectors (..., d): the learned keys (..., heads, a), the
         unit-length vectors (..., d) for the cosine term and the clusters (..., levels)."""
         keys = self.key(vectors).unflatten(-1, (self.heads, self.head_dim))
-        return keys, _unit(vectors), self.clusters.assign(vectors)
+        return keys, unit_rows(vectors), self.clusters.assign(vectors)
 
     def attend(
         self, keys: Keys, history: Tensor, mask: Tensor, candidates: Tensor, user_index: Rows
@@ -155,7 +145,7 @@ class RankingHead(nn.Module):
         query = self.query(candidates).view(-1, self.heads, self.head_dim)
         if user_index is None:  # training: candidate i is user i's
             scores = torch.matmul(learned.transpose(1, 2), query.unsqueeze(-1)).squeeze(-1)
-            cosine = torch.matmul(unit, _unit(candidates).unsqueeze(-1)).transpose(1, 2)
+            cosine = torch.matmul(unit, unit_rows(candidates).unsqueeze(-1)).transpose(1, 2)
             return self._gate(scores, cosine) * mask.unsqueeze(1)
         return self._attend_flat(learned, unit, mask, query, candidates, user_index)
 
@@ -176,7 +166,7 @@ class RankingHead(nn.Module):
         head_cols = cols.unsqueeze(0).expand(self.heads, -1, -1)
         flat_keys = learned.reshape(users * h, self.heads, self.head_dim).permute(1, 2, 0)
         scores = torch.gather(torch.matmul(query.transpose(0, 1), flat_keys), 2, head_cols)
-        all_cosine = torch.matmul(_unit(candidates), unit.reshape(users * h, d).t())
+        all_cosine = torch.matmul(unit_rows(candidates), unit.reshape(users * h, d).t())
         cosine = torch.gather(all_cosine, 1, cols).unsqueeze(1)
         item_mask = mask[user_index].unsqueeze(1)  # a row gather: cheaper than by cols
         return self._gate(scores.transpose(0, 1), cosine) * item_mask  # (N, heads, H)
