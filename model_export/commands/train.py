@@ -43,6 +43,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--history-len", type=int, default=32)
     p.add_argument("--max-tokens", type=int, default=64)
     p.add_argument(
+        "--ad-prior",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="read each ad's own click history (hashed id, smoothed click rate); with "
+        "--no-ad-prior every ad is scored from its text, as a new ad is",
+    )
+    p.add_argument(
         "--id-dropout",
         type=float,
         default=0.2,
@@ -107,6 +114,7 @@ def config_from_args(args: argparse.Namespace):
         encoder=args.encoder,
         history_len=args.history_len,
         max_tokens=args.max_tokens,
+        ad_prior=args.ad_prior,
         id_dropout=args.id_dropout,
         pretrain_steps=args.pretrain_steps,
         projection_lr_scale=args.projection_lr_scale,

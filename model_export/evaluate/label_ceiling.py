@@ -68,7 +68,7 @@ def run_outputs(run_dir: Path, log: ClickLog, split: np.ndarray) -> tuple[np.nda
     """Per impression of the train and test splits (zeros elsewhere): the run's pCTR (n,) and
     log1p of each gate's mass (n, gates)."""
     run = load_run(run_dir)
-    feats, _ = featurise(log, split, run.cfg.history_len, run.cfg.prior_alpha)
+    feats, _ = featurise(log, split, run.cfg.history_len, run.cfg.prior_alpha, run.spec)
     source = run.text_source(feats)
     p_ctr = np.zeros(len(split))
     mass = np.zeros((len(split), run.cfg.head.attention_heads))

@@ -112,7 +112,7 @@ def per_ad(residual: np.ndarray, ad_ids: np.ndarray, noise: pd.Series) -> PerAd:
 def run_logits(run_dir: Path, log: ClickLog, split: np.ndarray, part: str) -> dict[str, np.ndarray]:
     """The run's logits on the rows of ``part``: as served, and with every ad as if unseen."""
     run = load_run(run_dir)
-    feats, spec = featurise(log, split, run.cfg.history_len, run.cfg.prior_alpha)
+    feats, spec = featurise(log, split, run.cfg.history_len, run.cfg.prior_alpha, run.spec)
     rows = subset(feats, feats.rows(part))
     source = run.text_source(feats)
     out = {"as served": predict(run.model, source, rows)}

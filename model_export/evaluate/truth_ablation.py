@@ -63,7 +63,7 @@ def run_gate_mass(run_dir: Path, log: ClickLog, split: np.ndarray) -> np.ndarray
     """Per test row, the run's gate masses (attention weights summed over the history)
     averaged over its gates."""
     run = load_run(run_dir)
-    feats, _ = featurise(log, split, run.cfg.history_len, run.cfg.prior_alpha)
+    feats, _ = featurise(log, split, run.cfg.history_len, run.cfg.prior_alpha, run.spec)
     test = subset(feats, feats.rows("test"))
     return gate_masses(run.model, run.text_source(feats), test).mean(1)
 

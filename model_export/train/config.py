@@ -19,6 +19,9 @@ class TrainConfig:
     max_tokens: int = 64
     length_buckets: tuple[int, ...] = (16, 32, 64)
     prior_alpha: float = 20.0
+    # the ad's own click history (hashed id, smoothed click rate) as inputs; off, every ad
+    # is scored from its text like a new one (the spec keeps no ad statistics)
+    ad_prior: bool = True
     id_dropout: float = 0.2
     pretrain_steps: int = 600  # behaviour pretraining of the projection (fast mode)
     # the projection learns at lr × this during CTR training: slowly enough to keep the

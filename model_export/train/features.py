@@ -66,13 +66,19 @@ def context_frame(log: ClickLog) -> pd.DataFrame:
     return frame
 
 
-def fit_spec(log: ClickLog, ctx: pd.DataFrame, train: np.ndarray, alpha: float) -> FeatureSpec:
-    """Vocabularies, id buckets and ad statistics from the training rows only."""
+def fit_spec(
+    log: ClickLog, ctx: pd.DataFrame, train: np.ndarray, alpha: float, ad_prior: bool = True
+) -> FeatureSpec:
+    """Vocabularies, id buckets and ad statistics from the training rows only. Without
+    ``ad_prior`` no ad's statistics are kept: every ad is scored as one never seen (bucket
+    0, the global prior), in training and in serving alike."""
     fields = tuple(sorted(ctx.columns))
     vocab = {f: build_vocab(ctx[f].to_numpy()[train]) for f in fields}
     imps = log.impressions.iloc[train]
     stats = imps.groupby("ad_id")["label"].agg(["sum", "count"])
     stats.columns = ["clicks", "impressions"]
+    if not ad_prior:
+        stats = stats.iloc[:0]
     buckets = int(min(2**18, max(1024, 2 ** int(np.ceil(np.log2(2 * len(stats) + 1))))))
     return FeatureSpec(
         ContextSpec(fields, vocab), buckets, float(imps["label"].mean()), alpha, stats
@@ -103,11 +109,13 @@ def featurise(
     history_len: int,
     alpha: float,
     spec: FeatureSpec | None = None,
+    ad_prior: bool = True,
 ) -> tuple[Featurised, FeatureSpec]:
-    """Featurise every impression whose split label is train/valid/test (others are dropped)."""
+    """Featurise every impression whose split label is train/valid/test (others are dropped);
+    ``spec`` is fitted on the training rows when not given (``ad_prior``: see ``fit_spec``)."""
     keep = np.isin(split, ["train", "valid", "test"])
     ctx = context_frame(log)
-    spec = spec or fit_spec(log, ctx, np.flatnonzero(split == "train"), alpha)
+    spec = spec or fit_spec(log, ctx, np.flatnonzero(split == "train"), alpha, ad_prior)
     imps = log.impressions
     ads = log.ads.set_index("ad_id")
     texts_ad = [

@@ -135,7 +135,7 @@ def train_run(
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_same_config(cfg, run_dir)
     split = _sample_train(split, cfg)
-    feats, spec = featurise(log, split, cfg.history_len, cfg.prior_alpha)
+    feats, spec = featurise(log, split, cfg.history_len, cfg.prior_alpha, ad_prior=cfg.ad_prior)
     pooled, tokenizer_file = base_bert(cfg)
     shutil.copyfile(tokenizer_file, run_dir / "tokenizer.json")
     tokenizer = TextTokenizer(tokenizer_file, cfg.max_tokens)

@@ -1,10 +1,13 @@
 """The shared featurisation (service.features): pure functions, used offline and online."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from model_export.data.clicklog import ClickLog
-from model_export.train.features import context_frame
+from model_export.data.sources import load_source, split_for
+from model_export.train.features import context_frame, featurise
 from service.features.context import ContextSpec, build_vocab, canonical, time_context
 from service.features.prior import ad_bucket, prior_features, unknown_prior
 from service.features.text import ad_text, item_text
@@ -78,3 +81,20 @@ def test_length_sorted_batches_keep_the_token_budget() -> None:
     input_ids, mask = pad_batch([np.array([5, 6, 7]), np.array([8])], 4)
     assert input_ids.tolist() == [[5, 6, 7, 0], [8, 0, 0, 0]]
     assert mask.sum(1).tolist() == [3, 1]
+
+
+def test_without_the_ad_prior_every_ad_is_featurised_as_a_new_one(
+    tiny_data: Path, cache_dir: Path
+) -> None:
+    log = load_source(str(tiny_data), cache_dir, False)
+    split = split_for(log, "standard", 0)
+    with_prior, spec = featurise(log, split, 8, 20.0)
+    assert len(spec.ad_stats) > 0 and (with_prior.bucket[with_prior.rows("train")] > 0).all()
+    feats, blind = featurise(log, split, 8, 20.0, ad_prior=False)
+    assert blind.ad_stats.empty and blind.global_ctr == spec.global_ctr
+    assert (feats.bucket == 0).all()
+    np.testing.assert_array_equal(
+        feats.prior, np.tile(unknown_prior(spec.global_ctr, 20.0), (len(feats.label), 1))
+    )
+    again, _ = featurise(log, split, 8, 20.0, blind)  # as evaluation and export read it back
+    np.testing.assert_array_equal(again.prior, feats.prior)
