@@ -110,15 +110,17 @@ def per_ad(residual: np.ndarray, ad_ids: np.ndarray, noise: pd.Series) -> PerAd:
 
 
 def run_logits(run_dir: Path, log: ClickLog, split: np.ndarray, part: str) -> dict[str, np.ndarray]:
-    """The run's logits on the rows of ``part``: as served, and with every ad as if unseen."""
+    """The run's logits on the rows of ``part``: as served, and (for a run that reads
+    the ad prior) with every ad as if unseen."""
     run = load_run(run_dir)
     feats, spec = featurise(log, split, run.cfg.history_len, run.cfg.prior_alpha, run.spec)
     rows = subset(feats, feats.rows(part))
     source = run.text_source(feats)
     out = {"as served": predict(run.model, source, rows)}
-    rows.bucket[:] = 0
-    rows.prior[:] = unknown_prior(spec.global_ctr, run.cfg.prior_alpha)
-    out["every ad unseen"] = predict(run.model, source, rows)
+    if not spec.ad_stats.empty:
+        rows.bucket[:] = 0
+        rows.prior[:] = unknown_prior(spec.global_ctr, run.cfg.prior_alpha)
+        out["every ad unseen"] = predict(run.model, source, rows)
     return {k: np.log(p / (1 - p)).astype(np.float64) for k, p in out.items()}
 
 
