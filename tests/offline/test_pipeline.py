@@ -12,6 +12,7 @@ import torch
 from adrank.cli import main
 from model_export.train.trainer import BEST, CHECKPOINT
 from service.bundle.loader import load_bundle
+from service.runtime.model import PriorTable
 from tests.offline.conftest import TINY_TRAIN
 
 
@@ -124,14 +125,15 @@ def test_train_refuses_a_run_dir_of_another_config(
         )
 
 
-def test_topic_clusters_train_in_two_stages_and_export_with_parity(
+def test_the_default_models_recipe_trains_in_two_stages_and_exports_with_parity(
     tiny_data: Path, cache_dir: Path, tmp_path: Path
 ) -> None:
     """With topic clusters the run holds its first stage, its head the fitted clusters on the
-    first stage's frozen projection, and the exported ranker assigns them as PyTorch does."""
+    first stage's frozen projection, and the exported ranker assigns them as PyTorch does.
+    Without the ad prior (as `make bundle` trains) the service knows no ad's history."""
     run_dir = tmp_path / "clustered"
     args = ["train", "--data", str(tiny_data), "--out", str(run_dir), "--cache-dir",
-            str(cache_dir), *TINY_TRAIN, "--first-stage-epochs", "1",
+            str(cache_dir), *TINY_TRAIN, "--first-stage-epochs", "1", "--no-ad-prior",
             "--head", "clusters=[4,64]", "--head", "cluster_search=true"]  # fmt: skip
     main(args)
     first = orjson.loads((run_dir / "stage1" / "history.json").read_bytes())
@@ -143,5 +145,8 @@ def test_topic_clusters_train_in_two_stages_and_export_with_parity(
     out = tmp_path / "models" / "v1"
     main(["export", str(run_dir), "--out", str(out), "--data", str(tiny_data),
           "--cache-dir", str(cache_dir)])  # fmt: skip
-    parity = load_bundle(out).manifest.metrics["parity"]
+    bundle = load_bundle(out)
+    parity = bundle.manifest.metrics["parity"]
     assert parity["ranker_max_abs_diff"] <= 1e-5 and parity["heldout_max_abs_diff"] <= 1e-5
+    priors = PriorTable.from_bundle(bundle)
+    assert priors.index == {} and priors.rows_of(["a0", "a1"]).tolist() == [0, 0]
