@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from model_export.model.blocks import MLP, unit_rows
 from model_export.model.clusters import TopicClusters
+from model_export.model.context_terms import AdContextFactors, PairBiases
 from service.features.prior import N_PRIOR_FEATURES
 
 Rows = Tensor | None  # user_index; None when candidate i belongs to user i (training)
@@ -76,6 +77,11 @@ class HeadConfig:
     # ones given (0 for the rest). The finest starts at 1 like the ad prior; with every
     # weight at 1 the coarse one had only come down to 0.77 by the best epoch.
     cluster_weight_init: tuple[float, ...] = (0.0, 1.0)
+    # where the context goes (``context_terms.py``): its embeddings into the MLP's user layer,
+    # a wide bias per pair of context values, a factorised ad × context term of this width
+    context_mlp: bool = True
+    context_cross: bool = False
+    ad_context_dim: int = 0
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "HeadConfig":
@@ -116,7 +122,14 @@ class RankingHead(nn.Module):
         self.context_offsets: Tensor
         self.register_buffer("context_offsets", offsets, persistent=False)
         self.id_emb = nn.Embedding(id_buckets, cfg.id_dim)
-        user_in = cfg.d + len(context_sizes) * cfg.context_dim
+        self.context_mlp = cfg.context_mlp
+        user_in = cfg.d + len(context_sizes) * cfg.context_dim * cfg.context_mlp
+        self.pair_biases = PairBiases(context_sizes) if cfg.context_cross else None
+        self.ad_context = (
+            AdContextFactors(context_sizes, cfg.d, cfg.ad_context_dim)
+            if cfg.ad_context_dim
+            else None
+        )
         self.pair_attended = cfg.pair_attended
         pair_in = (1 + 2 * cfg.attention_heads * cfg.pair_attended) * cfg.d + cfg.attention_heads
         self.clusters = TopicClusters(cfg.clusters, cfg.d)
@@ -199,12 +212,19 @@ class RankingHead(nn.Module):
         return self.clusters.counts(own, _rows(item_clusters, user_index), _rows(mask, user_index))
 
     def user_part(self, history: Tensor, mask: Tensor, context: Tensor) -> Tensor:
-        """Per-user inputs once per user: the first-layer activation of pooled history and
-        context (U, h), and in the last column the wide context term (U, h + 1)."""
+        """Per-user inputs once per user, side by side: the first-layer activation of pooled
+        history and context (h columns), the wide context term (1), and the ad × context
+        factors (``ad_context_dim``)."""
         count = mask.sum(1, keepdim=True).clamp(min=1.0)
         pooled = (history * mask.unsqueeze(-1)).sum(1) / count
         ctx, wide = self._context(context)
-        return torch.cat([self.user_layer(torch.cat([pooled, ctx], dim=1)), wide], dim=1)
+        if self.pair_biases is not None:
+            wide = wide + self.pair_biases(context)
+        parts = [self.user_layer(torch.cat([pooled, ctx], dim=1) if self.context_mlp else pooled)]
+        parts.append(wide)
+        if self.ad_context is not None:
+            parts.append(self.ad_context.user_factors(context))
+        return torch.cat(parts, dim=1)
 
     def _context(self, context: Tensor) -> tuple[Tensor, Tensor]:
         """Context embeddings side by side (U, C·context_dim) and the summed wide term (U, 1).
@@ -254,13 +274,16 @@ class RankingHead(nn.Module):
             pair += [attended.flatten(1), product.flatten(1)]
         pair += [torch.log1p(mass), self.id_emb(ad_bucket), ad_prior]
         per_user = _rows(self.user_part(history, history_mask, context), user_index)
-        wide = per_user[:, -1] + self.prior_weight * ad_prior[:, 0]
+        h = self.user_layer.out_features
+        wide = per_user[:, h] + self.prior_weight * ad_prior[:, 0]
+        if self.ad_context is not None:
+            wide = wide + self.ad_context(per_user[:, h + 1 :], candidates)
         if self.clusters.levels:
             counts = torch.log1p(
                 self._cluster_counts(keys[2], history_mask, candidates, user_index)
             )
             pair.append(counts)
             wide = wide + counts @ self.cluster_weight
-        hidden = self.act(self.pair_layer(torch.cat(pair, dim=1)) + per_user[:, :-1])
+        hidden = self.act(self.pair_layer(torch.cat(pair, dim=1)) + per_user[:, :h])
         logit = self.mlp(hidden).squeeze(-1) + wide
         return logit, weights.mean(1)

@@ -14,16 +14,21 @@ FORMS = {
     "masses": HeadConfig(d=16, attention_dim=8, clusters=()),
     "attended": HeadConfig(d=16, attention_dim=8, pair_attended=True, clusters=()),
     "clusters": HeadConfig(d=16, attention_dim=8, clusters=(3, 5), cluster_weight_init=(0.5, 0.5)),
-}
+    "context terms": HeadConfig(d=16, attention_dim=8, context_mlp=False, context_cross=True,
+                                ad_context_dim=3),
+}  # fmt: skip
 
 
 @pytest.fixture(params=list(FORMS))
 def head_and_session(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> tuple[RankingHead, object, dict[str, np.ndarray]]:
-    """Each form of the head: gate masses only, with the attended vectors, with clusters."""
+    """Each form of the head: gate masses only, with the attended vectors, with clusters,
+    with the context read by the wide pair biases and the ad × context factors."""
     torch.manual_seed(0)
     head = RankingHead(FORMS[request.param], [5, 3], 64).eval()
+    if head.pair_biases is not None:  # zero-initialised: give the graph values to carry
+        torch.nn.init.normal_(head.pair_biases.table.weight)
     vectors = np.random.default_rng(0).normal(size=(10, 16)).astype(np.float32)
     head.clusters.fit(vectors, seed=0)
     export_ranker(head, 16, 6, 2, tmp_path / "ranker.onnx")

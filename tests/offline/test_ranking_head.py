@@ -10,15 +10,20 @@ from model_export.model.ranker import HeadConfig, RankingHead
 SIZES = (3, 5, 2)
 
 
-def make_head(pair_attended: bool = True, clusters: tuple[int, ...] = ()) -> RankingHead:
+CONTEXT_TERMS = {"context_mlp": False, "context_cross": True, "ad_context_dim": 3}
+
+
+def make_head(pair_attended: bool = True, clusters: tuple[int, ...] = (), **options) -> RankingHead:
     torch.manual_seed(0)
-    cfg = HeadConfig(
-        d=16, attention_dim=8, hidden=(12, 6), pair_attended=pair_attended, clusters=clusters
-    )
+    cfg = HeadConfig(d=16, attention_dim=8, hidden=(12, 6), pair_attended=pair_attended,
+                     clusters=clusters, **options)  # fmt: skip
     head = RankingHead(cfg, SIZES, id_buckets=7)
     head.clusters.fit(torch.randn(20, 16).numpy(), seed=0)
-    for bias in head.context_bias:  # zero-initialised: give them values to tell apart
-        torch.nn.init.normal_(bias.weight)
+    zeros = [b.weight for b in head.context_bias]  # zero-initialised: give them values
+    if head.pair_biases is not None:
+        zeros.append(head.pair_biases.table.weight)
+    for weight in zeros:
+        torch.nn.init.normal_(weight)
     return head.eval()
 
 
@@ -32,14 +37,32 @@ def test_one_gather_over_stacked_tables_reads_each_fields_own_rows() -> None:
     assert torch.allclose(wide, expected)
 
 
-@pytest.mark.parametrize(("pair_attended", "clusters"), [(True, ()), (False, ()), (False, (2, 5))])
+def test_pair_biases_and_ad_context_factors_read_each_rows_own_values() -> None:
+    head = make_head(**CONTEXT_TERMS)
+    context = torch.tensor([[0, 4, 1], [2, 0, 0]])
+    pairs, table = [(0, 1), (0, 2), (1, 2)], head.pair_biases.table.weight[:, 0]
+    starts = [0, 3 * 5, 3 * 5 + 3 * 2]
+    expected = [sum(table[starts[p] + int(row[i]) * SIZES[j] + int(row[j])]
+                    for p, (i, j) in enumerate(pairs)) for row in context]  # fmt: skip
+    assert torch.allclose(head.pair_biases(context)[:, 0], torch.stack(expected))
+    factors, values = head.ad_context.user_factors(context), head.ad_context.values.weight
+    assert torch.allclose(factors[1], values[2] + values[3 + 0] + values[3 + 5 + 0])
+    candidates = torch.randn(2, 16)
+    term = head.ad_context(factors, candidates)
+    assert torch.allclose(term, (factors * (candidates @ head.ad_context.ad.weight.t())).sum(1))
+
+
+@pytest.mark.parametrize(
+    ("pair_attended", "clusters", "options"),
+    [(True, (), {}), (False, (), {}), (False, (2, 5), {}), (False, (), CONTEXT_TERMS)],
+)
 @torch.no_grad()
 def test_the_serving_layout_scores_as_the_training_layout(
-    pair_attended: bool, clusters: tuple[int, ...]
+    pair_attended: bool, clusters: tuple[int, ...], options: dict
 ) -> None:
     """Several users per call (flat pairs with user_index) = one row per candidate, as in
     training (user_index None)."""
-    head = make_head(pair_attended, clusters)
+    head = make_head(pair_attended, clusters, **options)
     users, h, d = 3, 4, 16
     history = torch.randn(users, h, d)
     mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [0, 0, 0, 0]], dtype=torch.float32)
