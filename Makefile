@@ -9,6 +9,10 @@ EXTRAS ?= cpu,train,dev,loadtest
 DATA_DIR ?= data/synth-default
 RUN_DIR  ?= runs/default
 BUNDLE   ?= models/default
+# the default model's recipe (README, "Synthetic logs"): text only, topic clusters, the
+# context in wide pair biases and an ad × context term instead of the MLP
+DEFAULT_MODEL ?= --no-ad-prior --head 'clusters=[16,256]' --head context_mlp=false \
+                 --head context_cross=true --head ad_context_dim=4
 
 .PHONY: run test install bundle lint typecheck clean-bundle
 
@@ -25,7 +29,7 @@ install: $(VENV)/.installed-$(EXTRAS)
 # The default model: synthetic logs → fast training → evaluation → verified bundle (cached).
 $(BUNDLE)/manifest.json: | install
 	$(BIN)/adrank synth --out $(DATA_DIR)
-	$(BIN)/adrank train --data $(DATA_DIR) --out $(RUN_DIR)
+	$(BIN)/adrank train --data $(DATA_DIR) --out $(RUN_DIR) $(DEFAULT_MODEL)
 	$(BIN)/adrank evaluate $(RUN_DIR) --data $(DATA_DIR)
 	$(BIN)/adrank export $(RUN_DIR) --out $(BUNDLE) --data $(DATA_DIR) --int8
 

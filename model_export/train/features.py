@@ -77,9 +77,9 @@ def fit_spec(
     imps = log.impressions.iloc[train]
     stats = imps.groupby("ad_id")["label"].agg(["sum", "count"])
     stats.columns = ["clicks", "impressions"]
+    buckets = int(min(2**18, max(1024, 2 ** int(np.ceil(np.log2(2 * len(stats) + 1))))))
     if not ad_prior:
         stats = stats.iloc[:0]
-    buckets = int(min(2**18, max(1024, 2 ** int(np.ceil(np.log2(2 * len(stats) + 1))))))
     return FeatureSpec(
         ContextSpec(fields, vocab), buckets, float(imps["label"].mean()), alpha, stats
     )
