@@ -16,8 +16,12 @@ oracle plus the residual says what the residual costs. The residual is then spli
   take ``var(quality) / (var(quality) + var(noise))`` of it;
 - the same with every ad scored as unseen (no id bucket, the global prior), which isolates
   the text path: its weight on the offer term says how much of the offer's effect it reads.
+
+Last, the run's context effects: its partial dependence (every row scored with each device ×
+slot cell, each hour) correlated with the truth's tables.
 """
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +30,12 @@ import pandas as pd
 
 from model_export.data.clicklog import ClickLog
 from model_export.data.synth import SynthConfig, affinity_counts
+from model_export.data.synth_truth import DEVICE_SLOT_EFFECT, DEVICES, SLOTS, hour_effect
 from model_export.evaluate.metrics import auc
 from model_export.evaluate.truth_ablation import auc_table, offer_effects, synth_cli
-from model_export.train.features import featurise, subset
-from model_export.train.run import load_run
+from model_export.train.features import Featurised, featurise, subset
+from model_export.train.run import Run, load_run
+from model_export.train.texts import TextSource
 from model_export.train.trainer import predict
 from service.features.prior import unknown_prior
 
@@ -109,19 +115,57 @@ def per_ad(residual: np.ndarray, ad_ids: np.ndarray, noise: pd.Series) -> PerAd:
                  float(np.corrcoef(x, y)[0, 1]))  # fmt: skip
 
 
-def run_logits(run_dir: Path, log: ClickLog, split: np.ndarray, part: str) -> dict[str, np.ndarray]:
-    """The run's logits on the rows of ``part``: as served, and (for a run that reads
-    the ad prior) with every ad as if unseen."""
-    run = load_run(run_dir)
-    feats, spec = featurise(log, split, run.cfg.history_len, run.cfg.prior_alpha, run.spec)
-    rows = subset(feats, feats.rows(part))
-    source = run.text_source(feats)
-    out = {"as served": predict(run.model, source, rows)}
-    if not spec.ad_stats.empty:
-        rows.bucket[:] = 0
-        rows.prior[:] = unknown_prior(spec.global_ctr, run.cfg.prior_alpha)
-        out["every ad unseen"] = predict(run.model, source, rows)
-    return {k: np.log(p / (1 - p)).astype(np.float64) for k, p in out.items()}
+@dataclass(frozen=True)
+class Scored:
+    """A run and the featurised rows of one split, ready to score."""
+
+    run: Run
+    source: TextSource
+    rows: Featurised
+
+    @classmethod
+    def load(cls, run_dir: Path, log: ClickLog, split: np.ndarray, part: str) -> "Scored":
+        run = load_run(run_dir)
+        feats, _ = featurise(log, split, run.cfg.history_len, run.cfg.prior_alpha, run.spec)
+        return cls(run, run.text_source(feats), subset(feats, feats.rows(part)))
+
+    def logit(self, rows: Featurised | None = None) -> np.ndarray:
+        p = predict(self.run.model, self.source, self.rows if rows is None else rows)
+        return np.log(p / (1 - p)).astype(np.float64)
+
+    def logits(self) -> dict[str, np.ndarray]:
+        """As served, and (for a run that reads the ad prior) with every ad as if unseen."""
+        out = {"as served": self.logit()}
+        spec = self.run.spec
+        if not spec.ad_stats.empty:
+            unseen = dataclasses.replace(self.rows, bucket=np.zeros_like(self.rows.bucket))
+            unseen.prior = np.tile(unknown_prior(spec.global_ctr, spec.prior_alpha),
+                                   (len(unseen.label), 1))  # fmt: skip
+            out["every ad unseen"] = self.logit(unseen)
+        return out
+
+    def partial_dependence(self, settings: list[dict[str, object]]) -> np.ndarray:
+        """The mean logit of the rows with their context set to each of ``settings``."""
+        fields, means = self.run.spec.context.fields, []
+        for values in settings:
+            context = self.rows.context.copy()
+            for name, value in values.items():
+                ids = self.run.spec.context.encode_column(name, [value])
+                context[:, fields.index(name)] = ids[0]
+            means.append(self.logit(dataclasses.replace(self.rows, context=context)).mean())
+        return np.array(means)
+
+
+def context_fit(scored: Scored) -> dict[str, float]:
+    """Correlation of the run's partial dependence on device × slot and on the hour of day
+    with the truth's own tables of those effects."""
+    cells: list[dict[str, object]] = [{"device": d, "slot": s} for d in DEVICES for s in SLOTS]
+    by_cell = scored.partial_dependence(cells)
+    by_hour = scored.partial_dependence([{"hour": h} for h in range(24)])
+    return {
+        "device × slot": float(np.corrcoef(by_cell, DEVICE_SLOT_EFFECT.ravel())[0, 1]),
+        "hour": float(np.corrcoef(by_hour, hour_effect(np.arange(24)))[0, 1]),
+    }
 
 
 def report(log: ClickLog, split: np.ndarray, run_dir: Path, part: str = "test") -> str:
@@ -131,8 +175,9 @@ def report(log: ClickLog, split: np.ndarray, run_dir: Path, part: str = "test") 
     label = log.impressions["label"].to_numpy()[rows]
     ad_ids = log.impressions["ad_id"].to_numpy()[rows]
     noise = training_noise(log, split)
+    scored = Scored.load(run_dir, log, split, part)
     lines = []
-    for name, logit in run_logits(run_dir, log, split, part).items():
+    for name, logit in scored.logits().items():
         dec = decompose(logit, terms, label)
         ads = per_ad(dec.residual, ad_ids, noise)
         weights = ", ".join(f"{t} {w:.2f}" for t, w in dec.weights.items())
@@ -145,6 +190,8 @@ def report(log: ClickLog, split: np.ndarray, run_dir: Path, part: str = "test") 
             f"- per-ad residual on the ad's training noise: slope {ads.noise_slope:.2f}, "
             f"correlation {ads.noise_corr:.2f}", "",
         ]  # fmt: skip
+    fit = ", ".join(f"{name} {r:.2f}" for name, r in context_fit(scored).items())
+    lines.append(f"Context effects as served (partial dependence) against the truth's: {fit}")
     return "\n".join(lines)
 
 

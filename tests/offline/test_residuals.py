@@ -10,6 +10,8 @@ from model_export.data.sources import load_source, split_for
 from model_export.data.synth import SynthConfig
 from model_export.evaluate.residuals import (
     TERMS,
+    Scored,
+    context_fit,
     decompose,
     per_ad,
     report,
@@ -70,3 +72,16 @@ def test_the_report_of_a_run_covers_it_as_served_and_with_every_ad_unseen(
     assert "## as served (test" in text and "## every ad unseen (test" in text
     assert text.count("| oracle + the run's residual |") == 2
     assert "- weights of the truth's terms in the run's logit: fine topic" in text
+    assert "(partial dependence) against the truth's: device × slot " in text
+
+
+def test_partial_dependence_sets_the_context_of_every_row(
+    tiny_data: Path, tiny_run: Path, cache_dir: Path
+) -> None:
+    log = load_source(str(tiny_data), cache_dir, False)
+    scored = Scored.load(tiny_run, log, split_for(log, "standard", 0), "test")
+    means = scored.partial_dependence([{"slot": "feed"}, {"slot": "sidebar"}, {}])
+    assert means[2] == pytest.approx(scored.logit().mean())  # no setting: the rows as they are
+    assert means[0] != means[1]
+    fit = context_fit(scored)
+    assert set(fit) == {"device × slot", "hour"} and all(-1 <= r <= 1 for r in fit.values())
