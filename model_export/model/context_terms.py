@@ -3,8 +3,8 @@ ad × context term (``HeadConfig.context_cross``, ``HeadConfig.ad_context_dim``)
 
 Context effects in click logs are mostly sums of small tables — a slot's bias on a device, an
 hour on a weekday, an age band on an ad's vertical. Learned by the MLP from context embeddings
-they came out noisy: on the synthetic set the default head's device × slot effects correlated
-0.69 with the truth's, with the context read only by these terms 0.92.
+they came out noisy: on the synthetic set the plain head's device × slot effects correlated
+0.69 with the truth's; with the context read only by these terms, 0.92.
 """
 
 from collections.abc import Sequence
@@ -13,8 +13,8 @@ import torch
 from torch import Tensor, nn
 
 
-def _offsets(sizes: Sequence[int]) -> Tensor:
-    """Where each of the stacked tables starts."""
+def table_starts(sizes: Sequence[int]) -> Tensor:
+    """Where each table starts when tables of these sizes are stacked."""
     return torch.tensor([0, *sizes[:-1]]).cumsum(0)
 
 
@@ -35,7 +35,7 @@ class PairBiases(nn.Module):
         self.register_buffer("left", torch.tensor([i for i, _ in pairs]), persistent=False)
         self.register_buffer("right", torch.tensor([j for _, j in pairs]), persistent=False)
         self.register_buffer("stride", torch.tensor([sizes[j] for _, j in pairs]), persistent=False)
-        self.register_buffer("starts", _offsets(cells), persistent=False)
+        self.register_buffer("starts", table_starts(cells), persistent=False)
 
     def forward(self, context: Tensor) -> Tensor:
         """The summed pair biases of each row's context ids (U, C) → (U, 1)."""
@@ -54,7 +54,7 @@ class AdContextFactors(nn.Module):
         nn.init.normal_(self.values.weight, std=0.01)
         self.ad = nn.Linear(d, k, bias=False)
         self.starts: Tensor
-        self.register_buffer("starts", _offsets(sizes), persistent=False)
+        self.register_buffer("starts", table_starts(sizes), persistent=False)
 
     def user_factors(self, context: Tensor) -> Tensor:
         """The summed factors of each row's context ids (U, C) → (U, k): once per user."""

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from model_export.model.blocks import MLP, unit_rows
 from model_export.model.clusters import TopicClusters
-from model_export.model.context_terms import AdContextFactors, PairBiases
+from model_export.model.context_terms import AdContextFactors, PairBiases, table_starts
 from service.features.prior import N_PRIOR_FEATURES
 
 Rows = Tensor | None  # user_index; None when candidate i belongs to user i (training)
@@ -118,7 +118,7 @@ class RankingHead(nn.Module):
         for bias in biases:
             nn.init.zeros_(bias.weight)
         self.context_bias = nn.ModuleList(biases)
-        offsets = torch.tensor([0, *context_sizes[:-1]]).cumsum(0)  # where each field starts
+        offsets = table_starts(context_sizes)  # where each field's rows start
         self.context_offsets: Tensor
         self.register_buffer("context_offsets", offsets, persistent=False)
         self.id_emb = nn.Embedding(id_buckets, cfg.id_dim)
