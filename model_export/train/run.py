@@ -222,7 +222,9 @@ RESUMABLE_CHANGES = ("epochs", "patience")  # a resumed run may be given more ti
 def _check_same_config(cfg: TrainConfig, run_dir: Path) -> None:
     path = run_dir / "train_config.json"
     if path.is_file():
-        before, now = orjson.loads(path.read_bytes()), orjson.loads(cfg.to_json())
+        # read through TrainConfig: settings newer than the saved run take their defaults
+        before = orjson.loads(TrainConfig.load(path).to_json())
+        now = orjson.loads(cfg.to_json())
         changed = sorted(k for k in now if before.get(k) != now[k] and k not in RESUMABLE_CHANGES)
         if changed:
             raise ValueError(

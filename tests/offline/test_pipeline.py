@@ -102,6 +102,21 @@ def test_training_resumes_from_its_checkpoint(
     assert [r["valid_auc"] for r in again] == pytest.approx([r["valid_auc"] for r in straight])
 
 
+def test_a_run_saved_before_newer_settings_resumes_with_their_defaults(
+    tiny_run: Path, tiny_data: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "older"
+    shutil.copytree(tiny_run, copy)
+    saved = orjson.loads((copy / "train_config.json").read_bytes())
+    del saved["ad_prior"], saved["head"]["context_mlp"], saved["head"]["ad_context_dim"]
+    (copy / "train_config.json").write_bytes(orjson.dumps(saved))
+    args = ["train", "--data", str(tiny_data), "--out", str(copy), "--cache-dir", str(cache_dir)]
+    main([*args, *TINY_TRAIN])  # nothing left to train: resumes and stops
+    assert orjson.loads((copy / "train_config.json").read_bytes())["ad_prior"] is True
+    with pytest.raises(ValueError, match=r"another config \(ad_prior differ\)"):
+        main([*args, *TINY_TRAIN, "--no-ad-prior"])
+
+
 def test_train_refuses_a_run_dir_of_another_config(
     tiny_run: Path, tiny_data: Path, tmp_path: Path
 ) -> None:
