@@ -11,6 +11,11 @@
   Default bins are **equal-width** on [0, 1] (``strategy="uniform"``, as in Guo et al. 2017 and
   sklearn's ``calibration_curve``); ``strategy="quantile"`` gives equal-mass bins, more
   informative when predictions crowd into a small range (low-CTR ad logs).
+- ``expected_auc``: where the true click probability is known (synthetic logs), the AUC with
+  the label noise taken out: every pair of rows weighted by the chance that the first is the
+  click and the second the non-click, ``sum p_i (1 - p_j) [s_i > s_j] / sum p_i (1 - p_j)``
+  over pairs i ≠ j (ties one half). The labels' AUC scatters around it; two models compared
+  on it differ by what they learned, not by which rows happened to be clicked.
 - ``evaluate_predictions``: all of the above in one dict (the shape ``report.py`` writes).
 """
 
@@ -74,6 +79,23 @@ def auc(y: ArrayLike, p: ArrayLike) -> float:
     ranks = _tie_block_ranks(new_block, np.zeros(len(ps)))
     rank_sum = float(ranks @ y[order])
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def expected_auc(p_true: ArrayLike, p: ArrayLike) -> float:
+    """AUC of ``p`` with each row's label replaced by its true click probability (module
+    docstring); NaN with fewer than two rows."""
+    pos, p = _as_arrays(p_true, p)
+    if len(p) < 2:
+        return float("nan")
+    order = np.argsort(p, kind="mergesort")
+    ps, pos = p[order], pos[order]
+    neg = 1.0 - pos
+    starts = np.flatnonzero(np.append(True, ps[1:] != ps[:-1]))  # blocks of tied scores
+    block_pos, block_neg = np.add.reduceat(pos, starts), np.add.reduceat(neg, starts)
+    below = np.cumsum(block_neg) - block_neg  # negative mass ranked under each block
+    own = float(pos @ neg)  # a row paired with itself is no pair
+    ranked = float(block_pos @ below) + 0.5 * (float(block_pos @ block_neg) - own)
+    return ranked / (pos.sum() * neg.sum() - own)
 
 
 def _group_codes(groups: ArrayLike) -> np.ndarray:
@@ -162,15 +184,20 @@ def roc_curve(y: ArrayLike, p: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evaluate_predictions(
-    y: ArrayLike, p: ArrayLike, groups: ArrayLike | None = None, n_bins: int = 15
+    y: ArrayLike,
+    p: ArrayLike,
+    groups: ArrayLike | None = None,
+    n_bins: int = 15,
+    p_true: ArrayLike | None = None,
 ) -> dict[str, float | int]:
     """All metrics of one model on one subset.
 
     Keys: auc, gauc, gauc_groups (users that counted), gauc_rows, logloss, ece (equal-width,
-    ``n_bins``), ece_quantile (equal-mass), n, n_pos, ctr, mean_p. ``gauc`` is NaN without
-    ``groups``.
+    ``n_bins``), ece_quantile (equal-mass), n, n_pos, ctr, mean_p; and expected_auc when the
+    rows' true click probabilities ``p_true`` are given. ``gauc`` is NaN without ``groups``.
     """
     y, p = _as_arrays(y, p)
+    extra = {} if p_true is None else {"expected_auc": expected_auc(p_true, p)}
     group = gauc(y, p, groups) if groups is not None else GroupAuc(float("nan"), 0, 0)
     n = len(y)
     return {
@@ -185,4 +212,5 @@ def evaluate_predictions(
         "n_pos": int(y.sum()),
         "ctr": float(y.mean()) if n else float("nan"),
         "mean_p": float(p.mean()) if n else float("nan"),
+        **extra,
     }

@@ -50,7 +50,9 @@ def evaluate_run(
     subsets = {options.split: np.ones(len(rows), dtype=bool), f"{options.split}_cold": cold}
     results = {
         name: {
-            s: evaluate_predictions(target.label[m], p[m], target.user_id[m])
+            s: evaluate_predictions(
+                target.label[m], p[m], target.user_id[m], p_true=_known(target.p_true[m])
+            )
             for s, m in subsets.items()
         }
         for name, p in preds.items()
@@ -58,6 +60,11 @@ def evaluate_run(
     _plots(out_dir, target.label, preds, run_dir)
     write_report(out_dir, results, _extra(run_dir, log, options), main_subset=options.split)
     return results
+
+
+def _known(p_true: np.ndarray) -> np.ndarray | None:
+    """The true click probabilities where every row has one (synthetic logs), else None."""
+    return None if len(p_true) == 0 or np.isnan(p_true).any() else p_true
 
 
 def _baselines(

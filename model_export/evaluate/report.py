@@ -37,6 +37,7 @@ ORACLE = "oracle"
 MAIN_SUBSET = "test"
 RESERVED = ("main_subset", "oracle_auc", "models")
 COLUMNS = (("auc", "AUC"), ("gauc", "gAUC"), ("logloss", "log loss"), ("ece", "ECE"), ("n", "n"))
+EXPECTED = ("expected_auc", "E[AUC]")  # a column where the true click probability is known
 
 Metrics = Mapping[str, Any]
 Results = Mapping[str, Mapping[str, Metrics]]
@@ -101,12 +102,17 @@ def _fmt(value: object, key: str) -> str:
     return f"{float(value):.4f}"  # type: ignore[arg-type]
 
 
+def _has_expected(results: Results) -> bool:
+    return any(EXPECTED[0] in m for subsets in results.values() for m in subsets.values())
+
+
 def markdown_table(results: Results) -> str:
-    """One row per (model, subset): AUC, gAUC, log loss, ECE, n."""
-    head = "| model | subset | " + " | ".join(title for _, title in COLUMNS) + " |"
-    rule = "|---|---|" + "---:|" * len(COLUMNS)
+    """One row per (model, subset): AUC, gAUC, log loss, ECE, n (and E[AUC] where known)."""
+    columns = (*COLUMNS[:1], EXPECTED, *COLUMNS[1:]) if _has_expected(results) else COLUMNS
+    head = "| model | subset | " + " | ".join(title for _, title in columns) + " |"
+    rule = "|---|---|" + "---:|" * len(columns)
     rows = [
-        f"| {model} | {subset} | " + " | ".join(_fmt(m.get(k), k) for k, _ in COLUMNS) + " |"
+        f"| {model} | {subset} | " + " | ".join(_fmt(m.get(k), k) for k, _ in columns) + " |"
         for model, subsets in results.items()
         for subset, m in subsets.items()
     ]
@@ -133,6 +139,12 @@ def render_markdown(results: Results, extra: Mapping[str, Any], out_dir: Path) -
         "weighted by impressions, over users with both a click and a non-click.",
         "",
     ]
+    if _has_expected(results):
+        lines += [
+            "E[AUC]: the AUC with the true click probability in place of each label (label",
+            "noise taken out; synthetic logs only).",
+            "",
+        ]
     if oracle:
         best = ", ".join(f"{s}: {v:.4f}" for s, v in oracle.items())
         lines += [f"Oracle AUC (true click probability, the best reachable): {best}", ""]

@@ -12,6 +12,7 @@ from model_export.evaluate.metrics import (
     calibration_bins,
     ece,
     evaluate_predictions,
+    expected_auc,
     gauc,
     logloss,
     roc_curve,
@@ -34,6 +35,32 @@ def _random_scores(seed: int, n: int, decimals: int) -> tuple[np.ndarray, np.nda
 def test_auc_matches_sklearn_with_ties(seed: int, decimals: int) -> None:
     y, p = _random_scores(seed, 5000, decimals)
     assert auc(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+
+
+def test_expected_auc_weighs_every_pair_by_its_chance_of_being_a_click_over_a_non_click() -> None:
+    rng = np.random.default_rng(4)
+    p_true, score = rng.random(40), np.round(rng.random(40), 1)  # with ties
+    pairs = [(i, j) for i in range(40) for j in range(40) if i != j]
+    weight = np.array([p_true[i] * (1 - p_true[j]) for i, j in pairs])
+    won = np.array([1.0 if score[i] > score[j] else 0.5 if score[i] == score[j] else 0.0
+                    for i, j in pairs])  # fmt: skip
+    assert expected_auc(p_true, score) == pytest.approx(weight @ won / weight.sum(), abs=1e-12)
+
+
+@pytest.mark.parametrize("decimals", [8, 1])
+def test_expected_auc_with_certain_labels_is_the_labels_auc(decimals: int) -> None:
+    y, p = _random_scores(5, 3000, decimals)
+    assert expected_auc(y, p) == pytest.approx(auc(y, p), abs=1e-12)
+
+
+def test_expected_auc_is_where_the_labels_auc_scatters_around() -> None:
+    rng = np.random.default_rng(6)
+    p_true = rng.beta(1, 20, 5000)  # a low click rate
+    score = np.log(p_true) + rng.normal(scale=1.0, size=5000)  # a noisy model
+    draws = [auc(rng.random(5000) < p_true, score) for _ in range(300)]
+    assert np.std(draws) > 0.005  # the label noise it removes
+    assert expected_auc(p_true, score) == pytest.approx(np.mean(draws), abs=0.003)
+    assert expected_auc(p_true, p_true) > expected_auc(p_true, score)
 
 
 def test_auc_edge_cases() -> None:
@@ -182,6 +209,17 @@ def test_report_markdown_table(tmp_path: Path) -> None:
     assert "| adrank | test | 0.7000 | 0.6000 | 0.5000 | 0.0100 | 100 |" in text
     assert "| adrank | test_cold | – |" in text
     assert "![roc](roc.png)" in text
+
+
+def test_report_has_an_expected_auc_column_where_the_truth_is_known(tmp_path: Path) -> None:
+    results = _results()
+    results["adrank"]["test"]["expected_auc"] = 0.71
+    write_report(tmp_path, results, {})
+    text = (tmp_path / "report.md").read_text()
+    assert "| model | subset | AUC | E[AUC] | gAUC | log loss | ECE | n |" in text
+    assert "| adrank | test | 0.7000 | 0.7100 | 0.6000 |" in text
+    doc = json.loads((tmp_path / "report.json").read_text())
+    assert doc["models"]["adrank"]["expected_auc"] == 0.71
 
 
 def test_report_refuses_reserved_extra_keys() -> None:
