@@ -38,6 +38,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument(
+        "--second-stage-lr",
+        type=float,
+        default=None,
+        help="with topic clusters, the learning rate of the second stage, which trains the "
+        "head with the cluster counts on the first stage's frozen text space (default: --lr)",
+    )
+    p.add_argument(
         "--encoder-lr", type=float, default=3e-5, help="learning rate of BERT in finetune mode"
     )
     p.add_argument("--history-len", type=int, default=32)
@@ -123,6 +130,7 @@ def config_from_args(args: argparse.Namespace):
         patience=args.patience,
         batch_size=args.batch_size,
         lr=args.lr,
+        second_stage_lr=args.second_stage_lr,
         encoder_lr=args.encoder_lr,
         seed=args.seed,
         max_train_rows=args.max_train_rows,

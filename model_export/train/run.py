@@ -146,13 +146,15 @@ def train_run(
         orjson.dumps(_data_summary(log, feats), option=orjson.OPT_INDENT_2)
     )
     started = (run_dir / CHECKPOINT).is_file()
+    stage_cfg = cfg
     if cfg.head.clusters:
         if not started:
             _first_stage(log, cfg, spec, feats, (model, pooled, source), run_dir / "stage1")
         model.projection.requires_grad_(False)  # the clusters' space
+        stage_cfg = dataclasses.replace(cfg, lr=cfg.second_stage_lr or cfg.lr)
     elif isinstance(source, FrozenTexts) and not started:
         _pretrain(log, feats, model, source, cfg)
-    state = Trainer(cfg, model, source, feats, spec.global_ctr, run_dir).fit()
+    state = Trainer(stage_cfg, model, source, feats, spec.global_ctr, run_dir).fit()
     if cfg.encoder != "minilm" or cfg.mode == "finetune":
         pooled.bert.save_pretrained(run_dir / "encoder")
     return _save_history(state, run_dir)

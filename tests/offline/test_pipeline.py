@@ -149,10 +149,18 @@ def test_the_default_models_recipe_trains_in_two_stages_and_exports_with_parity(
     run_dir = tmp_path / "clustered"
     args = ["train", "--data", str(tiny_data), "--out", str(run_dir), "--cache-dir",
             str(cache_dir), *TINY_TRAIN, "--first-stage-epochs", "1", "--no-ad-prior",
-            "--head", "clusters=[4,64]", "--head", "cluster_search=true"]  # fmt: skip
+            "--head", "clusters=[4,64]", "--head", "cluster_search=true",
+            "--second-stage-lr", "0.0007"]  # fmt: skip
     main(args)
     first = orjson.loads((run_dir / "stage1" / "history.json").read_bytes())
     assert [row["epoch"] for row in first] == [1]
+
+    def learning_rates(checkpoint: Path) -> set[float]:
+        groups = torch.load(checkpoint, weights_only=False)["optimizer"]["param_groups"]
+        return {group["lr"] for group in groups}
+
+    stage1_lrs = learning_rates(run_dir / "stage1" / CHECKPOINT)
+    assert 0.0007 not in stage1_lrs and 0.0007 in learning_rates(run_dir / CHECKPOINT)
     stage1 = torch.load(run_dir / "stage1" / BEST, weights_only=True)["model"]
     state = torch.load(run_dir / BEST, weights_only=True)["model"]
     assert torch.equal(state["projection.weight"], stage1["projection.weight"])  # frozen
