@@ -106,12 +106,18 @@ def test_fitted_sizes_come_back_with_the_state_dict() -> None:
     assert loaded.fitted.tolist() == [4, 6] and torch.equal(loaded.centroids, fitted.centroids)
 
 
-def test_the_searched_partition_finds_the_number_of_groups_in_the_data() -> None:
+def test_the_searched_partitions_find_the_topics_and_their_groups_in_the_data() -> None:
+    """48 topics in 6 broad groups of 8: the fine partition finds the topics, the coarse one
+    the groups (by grouping the fine centroids)."""
     rng = np.random.default_rng(0)
-    centres = rng.normal(size=(48, 16))
-    vectors = np.repeat(centres, 10, axis=0) + rng.normal(scale=0.05, size=(480, 16))
+    groups = rng.normal(size=(6, 16))
+    topics = np.repeat(groups, 8, axis=0) + rng.normal(scale=0.35, size=(48, 16))
+    vectors = np.repeat(topics, 10, axis=0) + rng.normal(scale=0.03, size=(480, 16))
     clusters = TopicClusters((16, 256), d=16)
-    assert clusters.fit(vectors, seed=0, search=True) == [16, 48]
-    ids = clusters.assign(torch.from_numpy(vectors).float())[:, 1]
-    assert len(set(ids.tolist())) == 48
-    assert all(len(set(ids[i * 10 : i * 10 + 10].tolist())) == 1 for i in range(48))
+    assert clusters.fit(vectors, seed=0, search=True) == [6, 48]
+    ids = clusters.assign(torch.from_numpy(vectors).float())
+    fine, coarse = ids[:, 1].tolist(), ids[:, 0].tolist()
+    assert len(set(fine)) == 48
+    assert all(len(set(fine[i * 10 : i * 10 + 10])) == 1 for i in range(48))
+    assert all(len(set(coarse[g * 80 : g * 80 + 80])) == 1 for g in range(6))
+    assert len(set(coarse)) == 6
