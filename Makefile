@@ -11,8 +11,8 @@ RUN_DIR  ?= runs/default
 BUNDLE   ?= models/default
 # the default model's recipe (README, "Synthetic logs"): text only, topic clusters, the
 # context in wide pair biases and an ad × context term instead of the MLP
-DEFAULT_MODEL ?= --no-ad-prior --head 'clusters=[16,256]' --head context_mlp=false \
-                 --head context_cross=true --head ad_context_dim=4
+DEFAULT_MODEL ?= --no-ad-prior --head 'clusters=[16,256]' --second-stage-lr 5e-4 \
+                 --head context_mlp=false --head context_cross=true --head ad_context_dim=4
 
 .PHONY: run test install bundle lint typecheck clean-bundle
 
