@@ -26,8 +26,8 @@ SEARCH = (16, 24, 32, 48, 64, 80, 96, 128, 160, 192, 256, 384, 512)
 SILHOUETTE_SAMPLE = 5_000
 COARSE_MIN = 4  # the fewest groups of fine clusters a searched coarse partition has
 # k-means restarts when grouping the fine centroids: cheap on ~100 points, and with 4 the
-# silhouette's peak was left to chance (13 or 16 groups by seed on the synthetic set; 13
-# for both with 20)
+# silhouette's peak was left to chance (15 or 16 groups by k-means' seed on one run of the
+# synthetic set, 13 for both with 20)
 COARSE_RESTARTS = 20
 
 

@@ -69,9 +69,10 @@ class HeadConfig:
     # sizes of the k-means partitions of the item vectors, coarse to fine (``clusters.py``):
     # per partition, the count of history items in the candidate's cluster (and in no finer
     # one's) goes to the pair layer and, with a learned weight, straight to the logit. The
-    # last size is a bound when ``cluster_search``: the partition is the best by silhouette.
+    # sizes are bounds when ``cluster_search``: the finest partition is the best by
+    # silhouette, each coarser one the best grouping of its clusters (``clusters.py``).
     # Fitted on a trained text space (``train/run.py``: training in two stages).
-    clusters: tuple[int, ...] = ()  # e.g. (16, 256): 16 clusters, and the best k ≤ 256
+    clusters: tuple[int, ...] = ()  # e.g. (16, 256): the best k ≤ 256, grouped into ≤ 16
     cluster_search: bool = True
     # starting weight of each partition's count (log1p) in the logit, coarse to fine, the last
     # ones given (0 for the rest). The finest starts at 1 like the ad prior; with every
