@@ -79,10 +79,15 @@ class PopularityBaseline:
         return {"alpha": self.alpha, "global_ctr": self.global_ctr, "ads": len(self.ad_index)}
 
 
+def known_probabilities(p_true: np.ndarray) -> np.ndarray | None:
+    """The rows' true click probabilities when every row has one, else None (an oracle on
+    part of the rows would be compared with the models on different rows)."""
+    p = np.asarray(p_true, dtype=np.float64)
+    return None if len(p) == 0 or np.isnan(p).any() else p
+
+
 def oracle_predictions(impressions: pd.DataFrame) -> np.ndarray | None:
-    """``p_true`` when every row has it, else None (an oracle on part of the rows would be
-    compared with the models on different rows)."""
-    if "p_true" not in impressions or len(impressions) == 0:
+    """``p_true`` when every row has it (``known_probabilities``), else None."""
+    if "p_true" not in impressions:
         return None
-    p = impressions["p_true"].to_numpy(dtype=np.float64)
-    return None if np.isnan(p).any() else p
+    return known_probabilities(impressions["p_true"].to_numpy(dtype=np.float64))

@@ -13,7 +13,11 @@ import orjson
 import pandas as pd
 
 from model_export.data.clicklog import SPLITS, ClickLog
-from model_export.evaluate.baselines import PopularityBaseline, oracle_predictions
+from model_export.evaluate.baselines import (
+    PopularityBaseline,
+    known_probabilities,
+    oracle_predictions,
+)
 from model_export.evaluate.metrics import evaluate_predictions
 from model_export.evaluate.plots import plot_reliability, plot_roc, plot_training_curves
 from model_export.evaluate.report import write_report
@@ -51,7 +55,10 @@ def evaluate_run(
     results = {
         name: {
             s: evaluate_predictions(
-                target.label[m], p[m], target.user_id[m], p_true=_known(target.p_true[m])
+                target.label[m],
+                p[m],
+                target.user_id[m],
+                p_true=known_probabilities(target.p_true[m]),
             )
             for s, m in subsets.items()
         }
@@ -60,11 +67,6 @@ def evaluate_run(
     _plots(out_dir, target.label, preds, run_dir)
     write_report(out_dir, results, _extra(run_dir, log, options), main_subset=options.split)
     return results
-
-
-def _known(p_true: np.ndarray) -> np.ndarray | None:
-    """The true click probabilities where every row has one (synthetic logs), else None."""
-    return None if len(p_true) == 0 or np.isnan(p_true).any() else p_true
 
 
 def _baselines(
