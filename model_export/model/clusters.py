@@ -89,7 +89,8 @@ class TopicClusters(nn.Module):
         if len(distinct) == 0:
             distinct = np.eye(1, unit.shape[1])  # no items: every text falls in one cluster
         if search:
-            fine = _best_by_silhouette(distinct, [k for k in SEARCH if k <= sizes[-1]], seed)
+            searched = [k for k in SEARCH if k <= sizes[-1]] or [sizes[-1]]  # a bound < 16
+            fine = _best_by_silhouette(distinct, searched, seed)
             coarse = [
                 _best_by_silhouette(
                     fine, range(min(COARSE_MIN, size), size + 1), seed, COARSE_RESTARTS

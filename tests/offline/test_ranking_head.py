@@ -121,3 +121,9 @@ def test_the_searched_partitions_find_the_topics_and_their_groups_in_the_data() 
     assert all(len(set(fine[i * 10 : i * 10 + 10])) == 1 for i in range(48))
     assert all(len(set(coarse[g * 80 : g * 80 + 80])) == 1 for g in range(6))
     assert len(set(coarse)) == 6
+
+
+def test_a_searched_bound_below_the_search_list_is_a_partition_of_that_size() -> None:
+    clusters = TopicClusters((4, 8), d=3)
+    vectors = np.random.default_rng(0).normal(size=(50, 3))
+    assert clusters.fit(vectors, seed=0, search=True) == [4, 8]
