@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 from service.admin.api_router import ReloadRequest
 from service.admin.api_router import router as admin_router
 from service.ads.api_router import router as ads_router
+from service.ads.catalog import AdCatalog
 from service.ads.protocol import AdsRequest
 from service.ads.serving import AdsService
 from service.direct import DirectRoutes
@@ -80,8 +81,9 @@ def _lifespan(settings: Settings, metrics: Metrics):
             await holder.load(settings.model.bundle_path)
             await store.warm(settings.redis.warm_connections)
             app.state.svc = svc
-            app.state.rank = RankService(svc)
-            app.state.ads = AdsService(svc)
+            catalog = AdCatalog(svc)
+            app.state.rank = RankService(svc, catalog)
+            app.state.ads = AdsService(catalog)
             app.state.events = EventsService(svc)
             log.info("adrank ready", extra=_startup_facts(svc, embedded is not None))
             yield

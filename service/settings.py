@@ -130,6 +130,14 @@ class BatchSettings(BaseModel):
         default=4096, ge=1, description="padded tokens per encoder call"
     )
     encoder_queue_max_texts: int = Field(default=4096, ge=1, description="queued texts before 503")
+    new_ad_wait_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="share of its time left that /rank waits for the vectors of new ads sent "
+        "with text (the rest is kept for scoring); an encoding not done by then goes on and "
+        "is stored, and the ad is scored by its prior meanwhile",
+    )
     default_timeout_ms: float = Field(
         default=250.0, gt=0, description="deadline when a request has none"
     )

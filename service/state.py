@@ -7,11 +7,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from service.metrics import Metrics
 from service.runtime.holder import ModelHolder
-from service.runtime.model import LoadedModel
 from service.settings import Settings
 from service.store.redis_store import RedisStore
 
@@ -40,19 +37,6 @@ class ServiceState:
     async def drain(self) -> None:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
-
-    async def encode(
-        self, model: LoadedModel, texts: list[str], deadline: float, source: str
-    ) -> np.ndarray:
-        """Vectors of ``texts`` through the model's encoder batcher (raises Unavailable),
-        rounded through fp16 as Redis stores them, so a vector scores the same whether it
-        was just encoded, cached in process, or read back from Redis."""
-        if not texts:
-            return np.zeros((0, model.bundle.manifest.dims.d), dtype=np.float32)
-        assert model.encode_batcher is not None
-        vectors = await model.encode_batcher.submit(texts, len(texts), deadline)
-        self.metrics.encoded_texts.labels(source).inc(len(texts))
-        return vectors.astype(np.float16).astype(np.float32)
 
     def deadline_in(self, seconds: float) -> float:
         return time.monotonic() + seconds

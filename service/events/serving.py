@@ -43,7 +43,7 @@ class EventsService:
     async def _encode(
         self, model: LoadedModel, items: list[BehaviourItem], deadline: float
     ) -> dict[str, np.ndarray]:
-        vecs = await self.svc.encode(model, [item_text(i.text) for i in items], deadline, "events")
+        vecs = await model.encode([item_text(i.text) for i in items], deadline, "events")
         return {i.item_id: v for i, v in zip(items, vecs, strict=True)}
 
     async def _update_user(

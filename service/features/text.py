@@ -1,6 +1,7 @@
 """How ads and behaviour items become the text the encoder reads."""
 
 import re
+from dataclasses import dataclass
 
 MAX_TEXT_CHARS = 1000
 _SPACES = re.compile(r"\s+")
@@ -25,3 +26,15 @@ def ad_text(title: str, description: str = "", category: str = "") -> str:
 def item_text(text: str) -> str:
     """The encoder input for a behaviour item (the title of what the user clicked or viewed)."""
     return clean_text(text)
+
+
+@dataclass(frozen=True)
+class AdText:
+    """What an ad says (empty strings where a part is missing)."""
+
+    title: str
+    description: str = ""
+    category: str = ""
+
+    def encoder_input(self) -> str:
+        return ad_text(self.title, self.description, self.category)

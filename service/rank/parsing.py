@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from service.errors import InvalidRequest
+from service.features.text import AdText
 from service.http import check_count, check_text, describe
 from service.rank.protocol import RankRequest
 from service.settings import LimitSettings
@@ -50,13 +51,6 @@ class _Request(msgspec.Struct, gc=False):  # nothing refers back to it: never in
 
 
 _DECODER = msgspec.json.Decoder(_Request)
-
-
-@dataclass(frozen=True)
-class AdText:
-    title: str
-    description: str
-    category: str
 
 
 @dataclass(frozen=True)

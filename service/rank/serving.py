@@ -1,8 +1,9 @@
 """The logic of ``POST /rank``: read state, fill in missing ad vectors, score, rank.
 
-Redis failures do not fail the request: the user becomes a cold-start user, ads come from
-the in-process cache, from their text, or from their prior, and the answer says
-``degraded: true`` with the reasons.
+One :class:`RankRun` per request carries its state (model, deadline, candidates, degraded
+reasons) from top to bottom. Redis failures do not fail the request: the user becomes a
+cold-start user, ads come from the in-process cache, from their text, or from their prior,
+and the answer says ``degraded: true`` with the reasons.
 """
 
 import asyncio
@@ -12,14 +13,20 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-from service.errors import Unavailable
-from service.features.text import ad_text
+from service.ads.catalog import AdCatalog
+from service.errors import NotReady, Overloaded
 from service.rank.features import Candidates, prior_pctr, read_ads, read_user, user_history
 from service.rank.parsing import RankInput
 from service.rank.ranking import ecpm, explanation, order, ranked_rows
 from service.runtime.model import LoadedModel, ScoreResult
 from service.state import ServiceState
-from service.store.codec import UserMatrix, encode_ad
+from service.store.codec import UserMatrix
+
+# degraded reasons: what a fallback answered for
+REDIS_UNAVAILABLE = "redis_unavailable"  # Redis down, slow, or its breaker open
+ENCODER_DEADLINE = "encoder_deadline"  # new ads still being encoded at the deadline
+ENCODER_OVERLOADED = "encoder_overloaded"  # the encoder queue could not take new ads
+ENCODER_UNAVAILABLE = "encoder_unavailable"  # the encoder is not running
 
 
 @dataclass(frozen=True)
@@ -52,11 +59,11 @@ def rank_rows(req: RankInput, scores: Scores, user: UserMatrix | None) -> list[d
 
 
 class RankService:
-    def __init__(self, svc: ServiceState) -> None:
+    def __init__(self, svc: ServiceState, catalog: AdCatalog) -> None:
         self.svc = svc
-        self.metrics = svc.metrics
-        self._hits = svc.metrics.cache.labels("hit")
-        self._misses = svc.metrics.cache.labels("miss")
+        self.catalog = catalog
+        self.hits = svc.metrics.cache.labels("hit")
+        self.misses = svc.metrics.cache.labels("miss")
 
     def deadline(self, req: RankInput) -> float:
         b = self.svc.settings.batch
@@ -67,108 +74,122 @@ class RankService:
         self, req: RankInput, request_id: str, gone: asyncio.Future | None = None
     ) -> bytes:
         with self.svc.holder.use() as model:
-            return await self._rank(model, req, request_id, gone)
+            return await RankRun(self, model, req, gone).answer(request_id)
 
-    async def _rank(
-        self, model: LoadedModel, req: RankInput, request_id: str, gone: asyncio.Future | None
-    ) -> bytes:
-        started = time.perf_counter()
-        deadline = self.deadline(req)
+
+class RankRun:
+    """One /rank request's way: admit, gather vectors, read Redis, encode new ads, score."""
+
+    def __init__(
+        self, service: RankService, model: LoadedModel, req: RankInput,
+        gone: asyncio.Future | None,
+    ) -> None:  # fmt: skip
+        self.service = service
+        self.model = model
+        self.req = req
+        self.gone = gone
+        self.started = time.perf_counter()
+        self.deadline = service.deadline(req)
+        self.reasons: list[str] = []
+        self.d = model.bundle.manifest.dims.d
+
+    async def answer(self, request_id: str) -> bytes:
+        model, req = self.model, self.req
         assert model.rank_batcher is not None
-        model.rank_batcher.admit(len(req.ad_ids), deadline)
-        cands = self._candidates(model, req.ad_ids)
+        model.rank_batcher.admit(len(req.ad_ids), self.deadline)
+        cands = self._from_cache()
         misses = cands.missing()
-        read = await self.svc.store.read_for_rank(
+        read = await self.service.svc.store.read_for_rank(
             model.version, req.user_id, [req.ad_ids[i] for i in misses]
         )
-        reasons = [] if read.ok else ["redis_unavailable"]
-        user = read_user(read.user, model.version, model.bundle.manifest.dims.d)
-        self._fill_from_store(model, cands, misses, read.ads)
+        if not read.ok:
+            self.reasons.append(REDIS_UNAVAILABLE)
+        user = read_user(read.user, model.version, self.d)
+        self._fill_from_store(cands, misses, read.ads)
         t_enc = time.perf_counter()
-        await self._encode_unknown(model, req, cands, deadline, reasons, read.ok)
+        await self._encode_new(cands)
         encode_s = time.perf_counter() - t_enc
-        scores = await self._score(model, req, user, cands, deadline, gone)
-        for reason in reasons:
-            self.metrics.degraded.labels(reason).inc()
+        scores = await self._score(user, cands)
+        for reason in self.reasons:
+            self.service.svc.metrics.degraded.labels(reason).inc()
         stage = {
-            "total_ms": (time.perf_counter() - started) * 1000, "redis_ms": read.seconds * 1000,
-            "encode_ms": encode_s * 1000, **scores.timings(),
+            "total_ms": (time.perf_counter() - self.started) * 1000,
+            "redis_ms": read.seconds * 1000, "encode_ms": encode_s * 1000, **scores.timings(),
             "ad_cache_hits": len(req.ad_ids) - len(misses), "ad_cache_misses": len(misses),
             "user_found": user is not None,
         }  # fmt: skip
         return orjson.dumps({
             "request_id": request_id, "model_version": model.version,
             "ranked": rank_rows(req, scores, user), "metrics": stage,
-            "degraded": bool(reasons), "degraded_reasons": reasons,
+            "degraded": bool(self.reasons), "degraded_reasons": self.reasons,
         })  # fmt: skip
 
-    def _candidates(self, model: LoadedModel, ad_ids: list[str]) -> Candidates:
-        got = model.ad_cache.gather(ad_ids)
-        buckets, priors = model.priors.features(got.prior_rows)
+    def _from_cache(self) -> Candidates:
+        ad_ids = self.req.ad_ids
+        got = self.model.ad_cache.gather(ad_ids)
+        buckets, priors = self.model.priors.features(got.prior_rows)
         hits = int(got.have.sum())
-        self._hits.inc(hits)
+        self.service.hits.inc(hits)
         if hits < len(ad_ids):
-            self._misses.inc(len(ad_ids) - hits)
+            self.service.misses.inc(len(ad_ids) - hits)
         return Candidates(ad_ids, got.vectors, got.have, buckets, priors)
 
     def _fill_from_store(
-        self, model: LoadedModel, cands: Candidates, misses: list[int],
-        blobs: list[bytes | None],
-    ) -> None:  # fmt: skip
-        found = read_ads(blobs, model.version, model.bundle.manifest.dims.d)
+        self, cands: Candidates, misses: list[int], blobs: list[bytes | None]
+    ) -> None:
+        found = read_ads(blobs, self.model.version, self.d)
         pos = [i for i, v in zip(misses, found, strict=True) if v is not None]
         vecs = [v for v in found if v is not None]
         if pos:
             cands.fill(pos, vecs)
-            model.ad_cache.put([cands.ad_ids[i] for i in pos], np.vstack(vecs))
+            self.model.ad_cache.put([cands.ad_ids[i] for i in pos], np.vstack(vecs))
 
-    async def _encode_unknown(
-        self, model: LoadedModel, req: RankInput, cands: Candidates, deadline: float,
-        reasons: list[str], store_ok: bool,
-    ) -> None:  # fmt: skip
-        rows = [i for i in cands.missing() if i in req.texts] if req.texts else []
+    async def _encode_new(self, cands: Candidates) -> None:
+        """Vectors of the unknown ads that came with text, as far as the deadline allows.
+
+        The request waits for them for its share of the time left (the rest is kept for
+        scoring); encodings not done by then go on, and later requests find their vectors.
+        """
+        texts = self.req.texts
+        rows = [i for i in cands.missing() if i in texts] if texts else []
         if not rows:
             return
-        texts = [req.texts[i] for i in rows]
+        ids = [self.req.ad_ids[i] for i in rows]
         try:
-            encoded = await self.svc.encode(
-                model, [ad_text(t.title, t.description, t.category) for t in texts], deadline,
-                "rank",
-            )  # fmt: skip
-        except Unavailable:
-            reasons.append("encoder_unavailable")
+            pending = self.service.catalog.encode_in_background(
+                self.model, ids, [texts[i] for i in rows]
+            )
+        except Overloaded:
+            self.reasons.append(ENCODER_OVERLOADED)
             return
-        cands.fill(rows, list(encoded))
-        ids = [req.ad_ids[i] for i in rows]
-        model.ad_cache.put(ids, encoded)
-        if store_ok:
-            self.svc.spawn(self._store_ads(model, ids, texts, encoded), "store new ads")
+        except NotReady:
+            self.reasons.append(ENCODER_UNAVAILABLE)
+            return
+        share = self.service.svc.settings.batch.new_ad_wait_share
+        wait_s = max(self.deadline - time.monotonic(), 0.0) * share
+        await asyncio.wait(set(pending), timeout=wait_s)
+        done = [(i, f.result()) for i, f in zip(rows, pending, strict=True) if f.done()]
+        found = [(i, v) for i, v in done if v is not None]
+        if found:
+            cands.fill([i for i, _ in found], [v for _, v in found])
+        if len(done) < len(rows):
+            self.reasons.append(ENCODER_DEADLINE)
+        elif len(found) < len(rows):
+            self.reasons.append(ENCODER_UNAVAILABLE)
 
-    async def _store_ads(
-        self, model: LoadedModel, ids: list[str], texts: list, vectors: np.ndarray
-    ) -> None:
-        keys, ttl = self.svc.store.keys, self.svc.settings.redis.ad_ttl_s
-        pairs = []
-        for ad_id, t, vec in zip(ids, texts, vectors, strict=True):
-            raw = {"title": t.title, "description": t.description, "category": t.category}
-            pairs.append((keys.ad(model.version, ad_id), encode_ad(vec, model.version)))
-            pairs.append((keys.ad_raw(ad_id), orjson.dumps(raw)))
-        await self.svc.store.write("put_ads", pairs, ttl)
-
-    async def _score(
-        self, model: LoadedModel, req: RankInput, user: UserMatrix | None, cands: Candidates,
-        deadline: float, gone: asyncio.Future | None,
-    ) -> Scores:  # fmt: skip
+    async def _score(self, user: UserMatrix | None, cands: Candidates) -> Scores:
         p_ctr = prior_pctr(cands.priors)  # the answer for ads with neither vector nor text
         model_rows = cands.model_rows()
         if not model_rows.size:
             return Scores(p_ctr, cands.have, model_rows, None)
-        dims = model.bundle.manifest.dims
+        dims = self.model.bundle.manifest.dims
         history, mask = user_history(user, dims.history_len, dims.d)
-        context = model.bundle.context.encode(req.context, ts=time.time())
+        context = self.model.bundle.context.encode(self.req.context, ts=time.time())
         block = cands.block(history, mask, context)
-        assert model.rank_batcher is not None
+        assert self.model.rank_batcher is not None
         submitted = time.perf_counter()
-        result = await model.rank_batcher.submit(block, block.n_pairs, deadline, gone)
+        result = await self.model.rank_batcher.submit(
+            block, block.n_pairs, self.deadline, self.gone
+        )
         p_ctr[model_rows] = result.p_ctr
         return Scores(p_ctr, cands.have, model_rows, result, result.started - submitted)

@@ -86,6 +86,7 @@ class LoadedModel:
     users: int = 0  # requests using this model right now
     rank_batcher: MicroBatcher | None = field(default=None, repr=False)
     encode_batcher: MicroBatcher | None = field(default=None, repr=False)
+    metrics: Metrics | None = field(default=None, repr=False)
 
     @property
     def version(self) -> str:
@@ -101,6 +102,7 @@ class LoadedModel:
 
     def start(self, settings: Settings, metrics: Metrics) -> None:
         """Create and start the batchers (on the running event loop)."""
+        self.metrics = metrics
         b = settings.batch
         rank_policy = BatchPolicy(b.max_pairs, b.max_requests, b.queue_max_pairs,
                                   b.max_wait_ms / 1e3, settings.model.ranker_concurrency or 1,
@@ -113,6 +115,17 @@ class LoadedModel:
         self.encode_batcher = MicroBatcher("encoder", self._encode_fn(metrics), enc_policy, metrics)
         self.rank_batcher.start()
         self.encode_batcher.start()
+
+    async def encode(self, texts: list[str], deadline: float, source: str) -> np.ndarray:
+        """Vectors of ``texts`` through the encoder batcher (raises Unavailable), rounded
+        through fp16 as Redis stores them, so a vector scores the same whether it was just
+        encoded, cached in process, or read back from Redis."""
+        if not texts:
+            return np.zeros((0, self.bundle.manifest.dims.d), dtype=np.float32)
+        assert self.encode_batcher is not None and self.metrics is not None
+        vectors = await self.encode_batcher.submit(texts, len(texts), deadline)
+        self.metrics.encoded_texts.labels(source).inc(len(texts))
+        return vectors.astype(np.float16).astype(np.float32)
 
     def _rank_fn(self, metrics: Metrics) -> Callable[[list[RankerCall]], list[ScoreResult]]:
         """The ranker thread's work: the batch's calls (assembled on the event loop)."""

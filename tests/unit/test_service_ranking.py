@@ -7,7 +7,8 @@ import pytest
 from service.errors import InvalidRequest, PayloadTooLarge
 from service.rank import parsing
 from service.rank.features import Candidates, prior_pctr, read_ads, read_user, user_history
-from service.rank.parsing import AdText, RankInput, parse_rank
+from service.features.text import AdText
+from service.rank.parsing import RankInput, parse_rank
 from service.rank.ranking import ecpm, explanation, order, ranked_rows
 from service.rank.serving import Scores, rank_rows
 from service.runtime.model import ScoreResult

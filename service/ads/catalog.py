@@ -1,0 +1,106 @@
+"""The served model's ad vectors: encoded from the ads' text, kept in process and in Redis.
+
+``PUT /ads`` and ``/rank`` share it. An ad that ``/rank`` brings with text is encoded once,
+however many requests bring it at the same time (single flight), and its encoding goes on
+after the request that started it has answered: the request waits for it only as long as
+its deadline allows, and the next request finds the vector. The encoder's bounded queue
+bounds this work too: a flood of new ads is shed, not queued without end.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import orjson
+
+from service.errors import DependencyDown, Unavailable
+from service.features.text import AdText
+from service.runtime.model import LoadedModel
+from service.state import ServiceState
+from service.store.codec import encode_ad
+
+log = logging.getLogger(__name__)
+
+Pending = asyncio.Future[np.ndarray | None]  # the ad's vector, None if it could not be made
+
+
+class AdCatalog:
+    def __init__(self, svc: ServiceState) -> None:
+        self.svc = svc
+        self._pending: dict[tuple[str, str], Pending] = {}
+
+    async def upsert(
+        self, model: LoadedModel, ids: Sequence[str], texts: Sequence[AdText], deadline: float
+    ) -> float:
+        """Encode, cache and store ads; the seconds spent encoding. Raises Unavailable (the
+        encoder) or DependencyDown (Redis)."""
+        started = time.perf_counter()
+        vectors = await self._vectors(model, ids, texts, deadline, "ads")
+        encode_s = time.perf_counter() - started
+        await self._store(model, ids, texts, vectors)
+        return encode_s
+
+    def encode_in_background(
+        self, model: LoadedModel, ids: Sequence[str], texts: Sequence[AdText]
+    ) -> list[Pending]:
+        """Each ad's pending vector: joined where its encoding is already under way, else
+        started (raises Unavailable when the encoder cannot take the work)."""
+        version = model.version
+        new = {a: t for a, t in zip(ids, texts, strict=True) if (version, a) not in self._pending}
+        if new:
+            assert model.encode_batcher is not None
+            model.encode_batcher.admit(len(new))
+            loop = asyncio.get_running_loop()
+            futures = [loop.create_future() for _ in new]
+            for ad_id, future in zip(new, futures, strict=True):
+                self._pending[version, ad_id] = future
+            self.svc.spawn(self._encode(model, list(new), list(new.values()), futures),
+                           "encode new ads")  # fmt: skip
+        return [self._pending[version, a] for a in ids]
+
+    async def _encode(
+        self, model: LoadedModel, ids: list[str], texts: list[AdText], futures: list[Pending]
+    ) -> None:
+        timeout_s = self.svc.settings.batch.write_timeout_ms / 1000
+        vectors: np.ndarray | None = None
+        try:
+            vectors = await self._vectors(model, ids, texts, time.monotonic() + timeout_s, "rank")
+        except Unavailable as exc:
+            log.warning("new ads not encoded: %s", exc, extra={"ads": len(ids)})
+        finally:
+            for i, (ad_id, future) in enumerate(zip(ids, futures, strict=True)):
+                del self._pending[model.version, ad_id]
+                future.set_result(None if vectors is None else vectors[i])
+        if vectors is not None:
+            with contextlib.suppress(DependencyDown):  # cached; counted by the store
+                await self._store(model, ids, texts, vectors)
+
+    @staticmethod
+    async def _vectors(
+        model: LoadedModel, ids: Sequence[str], texts: Sequence[AdText], deadline: float,
+        source: str,
+    ) -> np.ndarray:  # fmt: skip
+        vectors = await model.encode([t.encoder_input() for t in texts], deadline, source)
+        model.ad_cache.put(ids, vectors)
+        return vectors
+
+    async def _store(
+        self, model: LoadedModel, ids: Sequence[str], texts: Sequence[AdText],
+        vectors: np.ndarray,
+    ) -> None:  # fmt: skip
+        keys = self.svc.store.keys
+        pairs: list[tuple[str, bytes]] = []
+        for ad_id, text, vec in zip(ids, texts, vectors, strict=True):
+            pairs.append((keys.ad(model.version, ad_id), encode_ad(vec, model.version)))
+            pairs.append((keys.ad_raw(ad_id), raw_fields(text)))
+        await self.svc.store.write("put_ads", pairs, self.svc.settings.redis.ad_ttl_s)
+
+
+def raw_fields(text: AdText) -> bytes:
+    """An ad's text as Redis keeps it beside the vector (to rebuild vectors for a new model)."""
+    return orjson.dumps(
+        {"title": text.title, "description": text.description, "category": text.category}
+    )
