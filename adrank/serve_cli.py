@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not settings.redis.url:
         from service.store.embedded import EmbeddedRedis
 
-        embedded = EmbeddedRedis(settings.redis.embedded_dir)
+        embedded = EmbeddedRedis(settings.redis)
         settings = settings.model_copy(
             update={"redis": settings.redis.model_copy(update={"url": embedded.url})}
         )

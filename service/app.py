@@ -72,12 +72,14 @@ def _lifespan(settings: Settings, metrics: Metrics):
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sys.setswitchinterval(settings.server.gil_switch_interval_ms / 1000)
-        embedded = EmbeddedRedis(settings.redis.embedded_dir) if not settings.redis.url else None
-        url = settings.redis.url or embedded.url  # type: ignore[union-attr]
-        store = RedisStore(url, settings.redis, metrics)
-        holder = ModelHolder(settings, metrics)
-        svc = ServiceState(settings, metrics, holder, store)
+        embedded: EmbeddedRedis | None = None
+        svc: ServiceState | None = None
         try:
+            embedded = EmbeddedRedis(settings.redis) if not settings.redis.url else None
+            url = settings.redis.url or embedded.url  # type: ignore[union-attr]
+            store = RedisStore(url, settings.redis, metrics)
+            holder = ModelHolder(settings, metrics)
+            svc = ServiceState(settings, metrics, holder, store)
             await holder.load(settings.model.bundle_path)
             await store.warm(settings.redis.warm_connections)
             app.state.svc = svc
@@ -88,9 +90,10 @@ def _lifespan(settings: Settings, metrics: Metrics):
             log.info("adrank ready", extra=_startup_facts(svc, embedded is not None))
             yield
         finally:
-            await holder.close()
-            await svc.drain()
-            await store.close()
+            if svc is not None:
+                await svc.holder.close()
+                await svc.drain()
+                await svc.store.close()
             if embedded is not None:
                 embedded.close()
 

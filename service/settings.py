@@ -94,7 +94,17 @@ class RedisSettings(BaseModel):
         default=3, ge=1, description="consecutive failures that open the breaker"
     )
     breaker_reset_s: float = Field(default=1.0, gt=0, description="open time before one trial call")
-    embedded_dir: Path | None = Field(default=None, description="data dir of the embedded Redis")
+    embedded_dir: Path = Field(
+        default=Path("data/redis"),
+        description="data dir of the embedded Redis (no url): its append-only file, fsynced "
+        "every second, keeps users' histories and ad vectors across restarts; relative to "
+        "the working directory",
+    )
+    embedded_ephemeral: bool = Field(
+        default=False,
+        description="the embedded Redis keeps its data in a temporary directory deleted at "
+        "stop: nothing persists (tests, throwaway runs)",
+    )
 
     @field_validator("key_prefix")
     @classmethod
