@@ -48,18 +48,28 @@ class RedisProcess:
 
 
 class ServiceProcess:
-    """``python -m adrank.serve_cli`` with the given flags, ready when /readyz says so."""
+    """``python -m adrank.serve_cli`` with the given flags, ready when /readyz says so.
 
-    def __init__(self, bundle: Path, redis_url: str, log_file: Path, *flags: str) -> None:
+    Without a ``redis_url`` the service starts its embedded Redis.
+    """
+
+    def __init__(
+        self, bundle: Path, redis_url: str | None, log_file: Path, *flags: str, cwd: Path = ROOT
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        redis = ["--redis-url", redis_url] if redis_url else []
         args = [sys.executable, "-m", "adrank.serve_cli", "--bundle", str(bundle),
-                "--redis-url", redis_url, "--port", str(self.port), *flags]  # fmt: skip
+                *redis, "--port", str(self.port), *flags]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("ADRANK_")}
         self.log_file = log_file
         self._log = log_file.open("wb")
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self._log, stderr=self._log)
-        wait_for(self._ready, 90, f"service did not become ready; see {log_file}")
+        self.proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=self._log, stderr=self._log)
+        try:
+            wait_for(self._ready, 90, f"service did not become ready; see {log_file}")
+        except BaseException:
+            self.stop()  # it may still run; its log is closed either way
+            raise
 
     def _ready(self) -> bool:
         if self.proc.poll() is not None:
