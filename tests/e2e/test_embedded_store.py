@@ -95,13 +95,16 @@ def test_no_redis_server_outlives_a_killed_service(start: StartEmbedded, tmp_pat
     data_dir = tmp_path / "redis"
     service = start("--redis.embedded-dir", str(data_dir))
     assert len(redis_servers(data_dir)) == 1
+    run_dir = Path(started_line(service)["socket"]).parent
     user = uid("u")
     with client_of(service) as client:
         post_events(client, user, HISTORY)
     service.proc.kill()
     service.proc.wait()
     wait_for(lambda: not redis_servers(data_dir), 10, "redis-server outlived a killed service")
+    assert run_dir.exists()  # a killed service cannot remove it ...
     again = start("--redis.embedded-dir", str(data_dir))  # the dir is free again
+    assert not run_dir.exists()  # ... the next start does
     with client_of(again) as client:
         out = rank(client, user_id=user, candidates=[{"ad_id": uid("ad"), "title": "Shoes"}])
     assert out["metrics"]["user_found"] is True  # Redis shut down cleanly, AOF written
