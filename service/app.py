@@ -11,27 +11,22 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel
 from starlette.types import ASGIApp
 
-from service.admin.api_router import ReloadRequest
 from service.admin.api_router import router as admin_router
 from service.ads.api_router import router as ads_router
 from service.ads.catalog import AdCatalog
-from service.ads.protocol import AdsRequest
 from service.ads.serving import AdsService
 from service.direct import DirectRoutes
 from service.errors import install_error_handlers
 from service.events.api_router import router as events_router
-from service.events.protocol import EventsRequest
 from service.events.serving import EventsService
 from service.health.api_router import router as health_router
 from service.metrics import Metrics
 from service.middleware import TimingMiddleware
+from service.openapi import openapi
 from service.rank.api_router import rank
 from service.rank.api_router import router as rank_router
-from service.rank.protocol import RankRequest
 from service.rank.serving import RankService
 from service.runtime.holder import ModelHolder
 from service.settings import Settings
@@ -40,11 +35,6 @@ from service.store.embedded import EmbeddedRedis
 from service.store.redis_store import RedisStore
 
 log = logging.getLogger(__name__)
-
-PARSED_BODIES: tuple[type[BaseModel], ...] = (
-    RankRequest, AdsRequest, EventsRequest, ReloadRequest,
-)  # fmt: skip
-
 
 def create_service(settings: Settings) -> ASGIApp:
     metrics = Metrics()
@@ -64,7 +54,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> FastAPI:
     for router in (rank_router, ads_router, events_router, admin_router, health_router):
         app.include_router(router)
     install_error_handlers(app)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi(app, settings.limits)  # type: ignore[method-assign]
     return app
 
 
@@ -117,18 +107,3 @@ def _redis_kind(svc: ServiceState, embedded: bool) -> str:
     if embedded:
         return "embedded"
     return "cluster" if svc.settings.redis.cluster else "external"
-
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """The generated schema, plus the bodies that routes parse themselves (with examples)."""
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
-                         routes=app.routes)  # fmt: skip
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for model in PARSED_BODIES:
-        body = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        components.update(body.pop("$defs", {}))
-        components[model.__name__] = body
-    app.openapi_schema = schema
-    return schema

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Mapping
 from typing import ClassVar
 
+import msgspec
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -32,6 +33,14 @@ from starlette.responses import Response
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "x-request-id"
+
+
+class ErrorBody(msgspec.Struct):
+    """What every error answer holds."""
+
+    error: str
+    error_type: str
+    request_id: str
 
 
 class AdrankError(Exception):

@@ -3,19 +3,31 @@ watch, and the OpenAPI declaration of bodies that routes parse themselves."""
 
 import asyncio
 import itertools
+import re
 import uuid
 from typing import Any, TypeVar
 
-import orjson
+import msgspec
 from fastapi import Request
-from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from service.errors import REQUEST_ID_HEADER, InvalidRequest, PayloadTooLarge
 
-M = TypeVar("M", bound=BaseModel)
-MAX_ERRORS_SHOWN = 5
+T = TypeVar("T")
+_INDEX = re.compile(r"\[(\d+)\]")
+_MISSING = re.compile(r"Object missing required field `(.+)`")
+
+_ERROR_BODY = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+_RETRY_AFTER = {"Retry-After": {"description": "seconds", "schema": {"type": "string"}}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no API key", "content": _ERROR_BODY},
+    403: {"description": "wrong API key", "content": _ERROR_BODY},
+    413: {"description": "body or list too large", "content": _ERROR_BODY},
+    422: {"description": "invalid request; the message names the field", "content": _ERROR_BODY},
+    503: {"description": "overloaded, past the deadline, or not ready; see Retry-After",
+          "content": _ERROR_BODY, "headers": _RETRY_AFTER},
+}  # fmt: skip
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -38,26 +50,28 @@ async def read_body(request: Request, limit: int) -> bytes:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def parse(model: type[M], body: bytes) -> M:
-    """Validate a JSON body; errors name the fields (``candidates.3.bid: ...``)."""
+def decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
+    """Decode and validate a JSON body; errors name the field (``candidates.3.bid: ...``)."""
     if not body:
         raise InvalidRequest("body: a JSON object is required")
     try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        raise InvalidRequest(describe(exc)) from None
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise InvalidRequest(describe(str(exc))) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"body: not valid JSON ({exc})") from None
 
 
-def describe(exc: ValidationError) -> str:
-    errors = exc.errors(include_url=False, include_input=False)
-    if errors and errors[0]["type"] == "json_invalid":
-        return f"body: not valid JSON ({errors[0]['msg']})"
-    parts = []
-    for err in errors[:MAX_ERRORS_SHOWN]:
-        where = ".".join(str(p) for p in err["loc"]) or "body"
-        parts.append(f"{where}: {err['msg']}")
-    more = len(errors) - MAX_ERRORS_SHOWN
-    return "; ".join(parts) + (f"; and {more} more errors" if more > 0 else "")
+def describe(message: str) -> str:
+    """msgspec's ``Expected `int`, got `str` - at `$.candidates[3].bid``` as
+    ``candidates.3.bid: Expected `int`, got `str```, a missing field named in the path."""
+    what, sep, where = message.rpartition(" - at `$")
+    if not sep:
+        what, where = message, ""
+    path = _INDEX.sub(r".\1", where.rstrip("`")).lstrip(".")
+    if missing := _MISSING.fullmatch(what):
+        path, what = f"{path}.{missing[1]}".lstrip("."), "required field is missing"
+    return f"{path or 'body'}: {what}"
 
 
 def check_count(field: str, n: int, limit: int) -> None:
@@ -93,12 +107,20 @@ def json_response(body: bytes, status: int = 200) -> Response:
     return Response(body, status, media_type="application/json")
 
 
-def json_body(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` declaring a JSON body of ``model`` (its schema is registered by the
-    app factory), for routes that parse their body themselves."""
-    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+def json_body(name: str, required: bool = True) -> dict[str, Any]:
+    """``openapi_extra`` declaring a JSON body of the schema ``name`` (registered by
+    service.openapi), for routes that parse their body themselves."""
+    ref = {"$ref": f"#/components/schemas/{name}"}
+    content = {"application/json": {"schema": ref}}
+    return {"requestBody": {"required": required, "content": content}}
+
+
+def answers(name: str, description: str = "OK") -> dict[int | str, dict[str, Any]]:
+    """``responses`` of a route whose 200 is the JSON schema ``name`` (no errors: add them)."""
+    ok_body = {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
+    return {200: {"description": description, "content": ok_body}}
 
 
 def ok(data: Any) -> Response:
-    return json_response(orjson.dumps(data))
+    """A 200 of ``data``: a wire struct (or plain JSON data)."""
+    return json_response(msgspec.json.encode(data))

@@ -3,10 +3,19 @@
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from service.ads.protocol import AdsRequest, AdsResponse
+from service.ads.protocol import DECODER
 from service.auth import authorize
-from service.http import check_count, check_text, json_body, ok, parse, read_body, request_id
-from service.rank.api_router import ERRORS
+from service.http import (
+    ERRORS,
+    answers,
+    check_count,
+    check_text,
+    decode,
+    json_body,
+    ok,
+    read_body,
+    request_id,
+)
 from service.state import ServiceState
 
 router = APIRouter(tags=["catalog"])
@@ -15,14 +24,13 @@ router = APIRouter(tags=["catalog"])
 @router.put(
     "/ads",
     summary="Upsert ads (text → vector, stored for the current model)",
-    response_model=AdsResponse,
-    responses=ERRORS,  # type: ignore[arg-type]
-    openapi_extra=json_body(AdsRequest),
+    responses={**answers("AdsResponse"), **ERRORS},
+    openapi_extra=json_body("AdsRequest"),
 )
 async def put_ads(request: Request) -> Response:
     svc: ServiceState = request.app.state.svc
     authorize(request, svc.settings.auth)
-    req = parse(AdsRequest, await read_body(request, svc.settings.limits.max_body_bytes))
+    req = decode(DECODER, await read_body(request, svc.settings.limits.max_body_bytes))
     request_id(request, None)
     limits = svc.settings.limits
     check_count("ads", len(req.ads), limits.max_ads)

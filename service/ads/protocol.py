@@ -1,8 +1,9 @@
-"""Wire models of ``PUT /ads``."""
+"""Wire shapes of ``PUT /ads`` (decoding, answers and the OpenAPI schema, see service.openapi)."""
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
+from msgspec import Meta, Struct
 
 ADS_EXAMPLE: dict[str, Any] = {
     "ads": [
@@ -17,20 +18,21 @@ ADS_EXAMPLE: dict[str, Any] = {
 }
 
 
-class Ad(BaseModel):
-    ad_id: Annotated[str, Field(min_length=1)]
-    title: Annotated[str, Field(min_length=1)]
+class Ad(Struct, gc=False):
+    ad_id: Annotated[str, Meta(min_length=1)]
+    title: Annotated[str, Meta(min_length=1)]
     description: str = ""
     category: str = ""
 
 
-class AdsRequest(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [ADS_EXAMPLE]})
-
-    ads: list[Ad] = Field(min_length=1)
+class AdsRequest(Struct):
+    ads: Annotated[list[Ad], Meta(min_length=1)]
 
 
-class AdsResponse(BaseModel):
+class AdsResponse(Struct):
     model_version: str
     stored: int
     encode_ms: float
+
+
+DECODER = msgspec.json.Decoder(AdsRequest)

@@ -4,9 +4,18 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service.auth import authorize
-from service.events.protocol import EventsRequest, EventsResponse
-from service.http import check_count, check_text, json_body, ok, parse, read_body, request_id
-from service.rank.api_router import ERRORS
+from service.events.protocol import DECODER
+from service.http import (
+    ERRORS,
+    answers,
+    check_count,
+    check_text,
+    decode,
+    json_body,
+    ok,
+    read_body,
+    request_id,
+)
 from service.state import ServiceState
 
 router = APIRouter(tags=["behaviour"])
@@ -15,14 +24,13 @@ router = APIRouter(tags=["behaviour"])
 @router.post(
     "/events",
     summary="Record behaviour events (the next /rank sees them)",
-    response_model=EventsResponse,
-    responses=ERRORS,  # type: ignore[arg-type]
-    openapi_extra=json_body(EventsRequest),
+    responses={**answers("EventsResponse"), **ERRORS},
+    openapi_extra=json_body("EventsRequest"),
 )
 async def post_events(request: Request) -> Response:
     svc: ServiceState = request.app.state.svc
     authorize(request, svc.settings.auth)
-    req = parse(EventsRequest, await read_body(request, svc.settings.limits.max_body_bytes))
+    req = decode(DECODER, await read_body(request, svc.settings.limits.max_body_bytes))
     request_id(request, None)
     limits = svc.settings.limits
     check_count("events", len(req.events), limits.max_events)

@@ -1,8 +1,9 @@
-"""Wire models of ``POST /events``."""
+"""Wire shapes of ``POST /events`` (decoding, answers and the OpenAPI schema)."""
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
+from msgspec import Meta, Struct
 
 EVENTS_EXAMPLE: dict[str, Any] = {
     "events": [
@@ -17,23 +18,22 @@ EVENTS_EXAMPLE: dict[str, Any] = {
 }
 
 
-class Event(BaseModel):
-    user_id: Annotated[str, Field(min_length=1)]
-    item_id: Annotated[str, Field(min_length=1)]
-    text: Annotated[str, Field(min_length=1, description="title of what the user saw")]
-    type: str = Field(default="click", max_length=32, description="click, view, …")
-    ts: float | None = Field(
-        default=None, ge=0, allow_inf_nan=False, description="unix seconds; now when absent"
-    )
+class Event(Struct, gc=False):
+    user_id: Annotated[str, Meta(min_length=1)]
+    item_id: Annotated[str, Meta(min_length=1)]
+    text: Annotated[str, Meta(min_length=1, description="title of what the user saw")]
+    type: Annotated[str, Meta(max_length=32, description="click, view, …")] = "click"
+    ts: Annotated[float, Meta(ge=0, description="unix seconds; now when absent")] | None = None
 
 
-class EventsRequest(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [EVENTS_EXAMPLE]})
-
-    events: list[Event] = Field(min_length=1)
+class EventsRequest(Struct):
+    events: Annotated[list[Event], Meta(min_length=1)]
 
 
-class EventsResponse(BaseModel):
+class EventsResponse(Struct):
     model_version: str
     accepted: int
     users: int
+
+
+DECODER = msgspec.json.Decoder(EventsRequest)

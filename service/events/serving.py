@@ -8,7 +8,7 @@ from collections import defaultdict
 import numpy as np
 
 from service.events.history import build_matrix, known_vectors, merge_history, missing_texts
-from service.events.protocol import Event, EventsRequest
+from service.events.protocol import Event, EventsRequest, EventsResponse
 from service.features.text import item_text
 from service.runtime.model import LoadedModel
 from service.state import ServiceState
@@ -26,11 +26,11 @@ class EventsService:
     def __init__(self, svc: ServiceState) -> None:
         self.svc = svc
 
-    async def apply(self, req: EventsRequest) -> dict[str, object]:
+    async def apply(self, req: EventsRequest) -> EventsResponse:
         with self.svc.holder.use() as model:
             return await self._apply(model, req)
 
-    async def _apply(self, model: LoadedModel, req: EventsRequest) -> dict[str, object]:
+    async def _apply(self, model: LoadedModel, req: EventsRequest) -> EventsResponse:
         deadline = self.svc.deadline_in(self.svc.settings.batch.write_timeout_ms / 1000)
         by_user = group_events(req.events, now=time.time())
         fresh = [i for items in by_user.values() for i in items]
@@ -38,7 +38,7 @@ class EventsService:
         await asyncio.gather(
             *(self._update_user(model, u, items, vectors, deadline) for u, items in by_user.items())
         )
-        return {"model_version": model.version, "accepted": len(req.events), "users": len(by_user)}
+        return EventsResponse(model.version, accepted=len(req.events), users=len(by_user))
 
     async def _encode(
         self, model: LoadedModel, items: list[BehaviourItem], deadline: float

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service.auth import authorize
-from service.http import ok
+from service.health.protocol import Health, Readiness
+from service.http import ERRORS, answers, ok
 from service.metrics import CONTENT_TYPE
 from service.state import ServiceState
 
@@ -15,18 +16,26 @@ router = APIRouter(tags=["operations"])
 PING_TIMEOUT_S = 0.25
 
 
-@router.get("/healthz", summary="Alive (the process answers)")
+# 401/403 where the settings protect the route
+KEY_ERRORS: dict[int | str, dict] = {401: ERRORS[401], 403: ERRORS[403]}
+READINESS = {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}
+PROMETHEUS = {CONTENT_TYPE: {"schema": {"type": "string"}}}
+
+
+@router.get("/healthz", summary="Alive (the process answers)",
+            responses={**answers("Health", "alive"), **KEY_ERRORS})
 async def healthz(request: Request) -> Response:
     svc: ServiceState = request.app.state.svc
     if svc.settings.auth.protect_health:
         authorize(request, svc.settings.auth)
-    return ok({"status": "ok"})
+    return ok(Health("ok"))
 
 
 @router.get(
     "/readyz",
     summary="Ready: model loaded and warm, batchers running, Redis reachable",
-    responses={503: {"description": "not ready; the body says why"}},
+    responses={200: {"description": "ready", "content": READINESS}, **KEY_ERRORS,
+               503: {"description": "not ready; the body says why", "content": READINESS}},
 )
 async def readyz(request: Request) -> Response:
     svc: ServiceState = request.app.state.svc
@@ -44,20 +53,22 @@ async def readyz(request: Request) -> Response:
         problems.append("batcher not running")
     if not redis_ok and svc.settings.server.ready_requires_redis:
         problems.append("redis unreachable")
-    body = {
-        "ready": not problems,
-        "problems": problems,
-        "model_version": model.version if model else None,
-        "providers": model.providers if model else None,
-        "redis": "ok" if redis_ok else "unreachable",
-        "redis_breaker": svc.store.breaker.state,
-    }
-    response = ok(body)
+    response = ok(Readiness(
+        ready=not problems, problems=problems, model_version=model.version if model else None,
+        providers=model.providers if model else None,
+        redis="ok" if redis_ok else "unreachable", redis_breaker=svc.store.breaker.state,
+    ))  # fmt: skip
     response.status_code = 200 if not problems else 503
     return response
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"description": "Prometheus text format", "content": PROMETHEUS},
+               **KEY_ERRORS},
+)
 async def metrics(request: Request) -> Response:
     svc: ServiceState = request.app.state.svc
     if svc.settings.auth.protect_metrics:

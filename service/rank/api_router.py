@@ -4,28 +4,26 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service.auth import authorize
-from service.http import json_body, json_response, read_body, request_id, watch_disconnect
+from service.http import (
+    ERRORS,
+    answers,
+    json_body,
+    json_response,
+    read_body,
+    request_id,
+    watch_disconnect,
+)
 from service.rank.parsing import parse_rank
-from service.rank.protocol import RankRequest, RankResponse
 from service.state import ServiceState
 
 router = APIRouter(tags=["ranking"])
-
-ERRORS = {
-    401: {"description": "no API key"},
-    403: {"description": "wrong API key"},
-    413: {"description": "body or candidate list too large"},
-    422: {"description": "invalid request; the message names the field"},
-    503: {"description": "overloaded, past the deadline, or not ready; see Retry-After"},
-}
 
 
 @router.post(
     "/rank",
     summary="Rank candidate ads for a user",
-    response_model=RankResponse,
-    responses=ERRORS,  # type: ignore[arg-type]
-    openapi_extra=json_body(RankRequest),
+    responses={**answers("RankResponse", "the ads in rank order"), **ERRORS},
+    openapi_extra=json_body("RankRequest"),
 )
 async def rank(request: Request) -> Response:
     """Ranks by eCPM (bid × pCTR × 1000) when bids are given, else by pCTR."""

@@ -1,56 +1,19 @@
-"""Parsing a /rank body into :class:`RankInput`, fast.
-
-Valid requests take a fast path: ``msgspec`` decodes the JSON straight into typed structs,
-checking exact JSON types and the constraints of ``RankRequest`` in one pass (about two thirds
-the cost of ``orjson.loads`` plus checks in Python, for 100 candidates; the structs are not
-tracked by the garbage collector, 100 dicts were). Anything msgspec refuses —
-a wrong type, a coercible string, a missing field — goes through the pydantic model
-(``RankRequest``), which either accepts it (lax coercions stay the documented behaviour) or
-produces the error message naming the field. The structs are stricter than the model, so the
-fast path never accepts what the model would refuse. The limits of the settings (lengths,
-candidate count) are checked after either path.
-"""
+"""Parsing a /rank body into :class:`RankInput`: msgspec decodes and checks the wire shape
+(service.rank.protocol) in one pass; then the limits of the settings, the ranges of context
+fields and the all-or-none rule of bids."""
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-import msgspec
 import numpy as np
-from pydantic import ValidationError
 
 from service.errors import InvalidRequest
 from service.features.text import AdText
-from service.http import check_count, check_text, describe
-from service.rank.protocol import RankRequest
+from service.http import check_count, check_text, decode
+from service.rank.protocol import CONTEXT_RANGES, DECODER, Candidate, RankRequest
 from service.settings import LimitSettings
 
 TEXT_FIELDS = ("title", "description", "category")
-
-_Id = Annotated[str, msgspec.Meta(min_length=1)]
-_ContextValue = str | int | float | bool | None
-
-
-class _Candidate(msgspec.Struct, gc=False):  # holds no containers: never in a cycle
-    ad_id: _Id
-    bid: Annotated[float, msgspec.Meta(ge=0)] | None = None
-    title: str | None = None
-    description: str | None = None
-    category: str | None = None
-
-
-class _Request(msgspec.Struct, gc=False):  # nothing refers back to it: never in a cycle
-    """``RankRequest`` as msgspec reads it: same fields and constraints, exact JSON types."""
-
-    user_id: _Id
-    candidates: Annotated[list[_Candidate], msgspec.Meta(min_length=1)]
-    request_id: Annotated[str, msgspec.Meta(max_length=128)] | None = None
-    context: dict[str, _ContextValue] = {}
-    top_k: Annotated[int, msgspec.Meta(ge=1)] | None = None
-    timeout_ms: Annotated[float, msgspec.Meta(gt=0)] | None = None
-    explain: bool = False
-
-
-_DECODER = msgspec.json.Decoder(_Request)
 
 
 @dataclass(frozen=True)
@@ -69,28 +32,7 @@ class RankInput:
 
 
 def parse_rank(body: bytes, limits: LimitSettings) -> RankInput:
-    if not body:
-        raise InvalidRequest("body: a JSON object is required")
-    try:
-        req = _DECODER.decode(body)
-    except msgspec.DecodeError:  # also msgspec.ValidationError: pydantic decides
-        req = _via_model(body)
-    return _within_limits(req, limits)
-
-
-def _via_model(body: bytes) -> _Request:
-    """The slow path: pydantic's lax reading, or its error naming the field."""
-    try:
-        model = RankRequest.model_validate_json(body)
-    except ValidationError as exc:
-        raise InvalidRequest(describe(exc)) from None
-    try:
-        return msgspec.convert(model.model_dump(), _Request)
-    except msgspec.ValidationError:  # pydantic accepted it: only a lax coercion lands here
-        raise InvalidRequest("request could not be read") from None
-
-
-def _within_limits(req: _Request, limits: LimitSettings) -> RankInput:
+    req = decode(DECODER, body)
     cands = req.candidates
     check_count("candidates", len(cands), limits.max_candidates)
     check_text("user_id", req.user_id, limits.max_id_chars)
@@ -98,15 +40,37 @@ def _within_limits(req: _Request, limits: LimitSettings) -> RankInput:
     if max(map(len, ad_ids)) > limits.max_id_chars:
         for i, ad_id in enumerate(ad_ids):
             check_text(f"candidates.{i}.ad_id", ad_id, limits.max_id_chars)
+    if req.context:
+        check_context(req.context)
     texts = {i: _text(c, f"candidates.{i}", limits) for i, c in enumerate(cands)
              if c.title is not None or c.description is not None
              or c.category is not None}  # fmt: skip
     return RankInput(req.user_id, req.request_id, req.context, ad_ids,
-                     _bids([c.bid for c in cands]), texts, req.top_k, req.timeout_ms,
+                     _bids([c.bid for c in cands]), texts, _top_k(req.top_k), req.timeout_ms,
                      req.explain)  # fmt: skip
 
 
-def _text(c: _Candidate, where: str, limits: LimitSettings) -> AdText:
+def check_context(context: dict[str, Any]) -> None:
+    """Fields with a range hold an integer in it (a caller bug otherwise, not a new value)."""
+    for name, (low, high) in CONTEXT_RANGES.items():
+        value = context.get(name)
+        if value is None:
+            continue
+        whole = isinstance(value, int | float) and not isinstance(value, bool) and value == int(
+            value
+        )
+        if not whole or value < low or (high is not None and value > high):
+            span = f"{low}–{high}" if high is not None else f"≥ {low}"
+            raise InvalidRequest(f"context.{name}: {value!r} is not an integer in {span}")
+
+
+def _top_k(top_k: float | None) -> int | None:
+    if top_k is not None and not float(top_k).is_integer():
+        raise InvalidRequest(f"top_k: {top_k!r} is not an integer")
+    return None if top_k is None else int(top_k)
+
+
+def _text(c: Candidate, where: str, limits: LimitSettings) -> AdText:
     parts = [c.title or "", c.description or "", c.category or ""]
     for name, value in zip(TEXT_FIELDS, parts, strict=True):
         check_text(f"{where}.{name}", value, limits.max_text_chars)
@@ -124,3 +88,6 @@ def _bids(bids: list[float | None]) -> np.ndarray | None:
             "give it for all (rank by eCPM) or none (rank by pCTR)"
         )
     return np.array(bids, dtype=np.float64)
+
+
+__all__ = ["RankInput", "RankRequest", "check_context", "parse_rank"]

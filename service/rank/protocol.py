@@ -1,11 +1,35 @@
-"""Wire models of ``POST /rank`` (validation of requests; the documented response shape)."""
+"""Wire shapes of ``POST /rank``: the one definition that parses requests, builds answers and
+documents both (the OpenAPI schema is generated from these structs, see service.openapi).
 
-from typing import Annotated, Any
+msgspec decodes JSON straight into these structs, checking exact JSON types and every
+constraint in one pass; what it refuses is a 422 naming the field. Limits that come from the
+settings (id and text lengths, candidate count) are checked after decoding and written into
+the schema by service.openapi.
+"""
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated, Any, Literal
 
-Id = Annotated[str, Field(min_length=1)]
+import msgspec
+from msgspec import Meta, Struct
+
+Id = Annotated[str, Meta(min_length=1)]
 ContextValue = str | int | float | bool | None
+
+# context fields with a range; any other key, and any value of a categorical field, is
+# accepted (new values appear every day and score as unseen)
+CONTEXT_RANGES: dict[str, tuple[int, int | None]] = {
+    "hour": (0, 23), "weekday": (0, 6), "position": (1, None),
+}  # fmt: skip
+CONTEXT_SCHEMA = {
+    "properties": {  # null: absent, as for any context value
+        name: {"anyOf": [{"type": "integer", "minimum": low, **({"maximum": high} if high else {})},
+                         {"type": "null"}]}
+        for name, (low, high) in CONTEXT_RANGES.items()
+    },  # fmt: skip
+    "description": "hour (0–23, UTC when absent: from the request time), weekday (0–6, "
+    "Monday = 0), position (1-based slot position), device, slot, user attributes, … "
+    "Unknown keys and unseen values are accepted and read as unknown by the model.",
+}
 
 RANK_EXAMPLE: dict[str, Any] = {
     "user_id": "u-1842",
@@ -28,67 +52,74 @@ RANK_EXAMPLE: dict[str, Any] = {
 }
 
 
-class Candidate(BaseModel):
+class Candidate(Struct, gc=False):  # holds no containers: never in a cycle
     ad_id: Id
-    bid: float | None = Field(
-        default=None, ge=0, allow_inf_nan=False, description="price per mille"
+    bid: Annotated[float, Meta(ge=0, description="price per click: eCPM = bid × p_ctr × 1000; "
+                                "on all candidates or on none")] | None = None  # fmt: skip
+    title: Annotated[str, Meta(description="needed only when the ad is not known yet")] | None = (
+        None
     )
-    title: str | None = Field(default=None, description="needed only when the ad is not known yet")
     description: str | None = None
     category: str | None = None
 
 
-class RankRequest(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [RANK_EXAMPLE]})
-
+class RankRequest(Struct, gc=False):  # nothing refers back to it: never in a cycle
     user_id: Id
-    request_id: str | None = Field(default=None, max_length=128)
-    context: dict[str, ContextValue] = Field(
-        default_factory=dict, description="hour, weekday, device, slot, user attributes, …"
-    )
-    candidates: list[Candidate] = Field(min_length=1)
-    top_k: int | None = Field(default=None, ge=1, description="return only the best k")
-    timeout_ms: float | None = Field(
-        default=None,
-        gt=0,
-        allow_inf_nan=False,
-        description="the caller's deadline (like OpenRTB tmax)",
-    )
-    explain: bool = Field(
-        default=False, description="per ad, the behaviour items that weighed most"
-    )
+    candidates: Annotated[list[Candidate], Meta(min_length=1)]
+    request_id: Annotated[str, Meta(max_length=128)] | None = None
+    context: Annotated[dict[str, ContextValue], Meta(extra_json_schema=CONTEXT_SCHEMA)] = {}
+    # an integer by JSON Schema's rule (3 or 3.0: service.openapi says integer); parse_rank
+    # refuses 2.5
+    top_k: Annotated[float, Meta(ge=1, description="return only the best k")] | None = None
+    timeout_ms: Annotated[float, Meta(gt=0, description="the caller's deadline (like "
+                                      "OpenRTB tmax)")] | None = None  # fmt: skip
+    explain: Annotated[bool, Meta(description="per ad, the behaviour items that weighed "
+                                  "most")] = False  # fmt: skip
 
 
-class ExplanationItem(BaseModel):
+class ExplanationItem(Struct, gc=False):
     item_id: str
     weight: float
 
 
-class RankedAd(BaseModel):
+class RankedAd(Struct, kw_only=True, omit_defaults=True, gc=False):
     ad_id: str
     rank: int
     p_ctr: float
-    ecpm: float | None = Field(default=None, description="bid × p_ctr × 1000, when a bid was given")
-    source: str = Field(description="model, or prior when the ad has neither vector nor text")
-    explanation: list[ExplanationItem] | None = None
+    source: Annotated[Literal["model", "prior"], Meta(
+        description="model, or prior when the ad has no vector yet")]  # fmt: skip
+    ecpm: Annotated[float, Meta(description="bid × p_ctr × 1000, when bids were given")] | None = (
+        None
+    )
+    explanation: Annotated[list[ExplanationItem], Meta(
+        description="when explain was asked")] | None = None  # fmt: skip
 
 
-class RankMetrics(BaseModel):
+class RankMetrics(Struct, gc=False):
     total_ms: float
     redis_ms: float
     encode_ms: float
     queue_ms: float
     score_ms: float
-    batch_size: int = Field(description="requests scored in the same ranker call")
+    batch_size: Annotated[int, Meta(description="requests scored in the same ranker call")]
     ad_cache_hits: int
     ad_cache_misses: int
     user_found: bool
 
 
-class RankResponse(BaseModel):
+DegradedReason = Literal[
+    "redis_unavailable", "encoder_deadline", "encoder_overloaded", "encoder_unavailable"
+]
+
+
+class RankResponse(Struct, gc=False):
     request_id: str
     model_version: str
     ranked: list[RankedAd]
     metrics: RankMetrics
-    degraded: bool
-    degraded_reasons: list[str] = Field(default_factory=list)
+    degraded: Annotated[bool, Meta(description="a fallback answered for part of the work")]
+    degraded_reasons: list[DegradedReason]
+
+
+DECODER = msgspec.json.Decoder(RankRequest)
+ENCODER = msgspec.json.Encoder()

@@ -4,6 +4,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from service.rank.protocol import ExplanationItem, RankedAd
+
 EXPLAIN_ITEMS = 3
 
 
@@ -20,14 +22,14 @@ def order(scores: np.ndarray, top_k: int | None) -> np.ndarray:
 
 def explanation(
     attention: np.ndarray, item_ids: Sequence[str], k: int = EXPLAIN_ITEMS
-) -> list[dict[str, object]]:
+) -> list[ExplanationItem]:
     """The ``k`` behaviour items with the largest attention weight (real items only)."""
     n = min(len(item_ids), attention.shape[0])
     if n == 0:
         return []
     weights = attention[:n]
     top = np.argsort(-weights, kind="stable")[:k]
-    return [{"item_id": item_ids[i], "weight": round(float(weights[i]), 6)} for i in top]
+    return [ExplanationItem(item_ids[i], round(float(weights[i]), 6)) for i in top]
 
 
 def ranked_rows(
@@ -36,18 +38,15 @@ def ranked_rows(
     ecpms: np.ndarray | None,
     from_model: np.ndarray,
     positions: np.ndarray,
-    explanations: dict[int, list[dict[str, object]]] | None,
-) -> list[dict[str, object]]:
+    explanations: dict[int, list[ExplanationItem]] | None,
+) -> list[RankedAd]:
     """Response rows in rank order (``explanations``: by candidate position, when asked)."""
     p_list, pos_list, model_list = p_ctr.tolist(), positions.tolist(), from_model.tolist()
     e_list = ecpms.tolist() if ecpms is not None else None
-    rows: list[dict[str, object]] = []
-    for rank, i in enumerate(pos_list, start=1):
-        row: dict[str, object] = {"ad_id": ad_ids[i], "rank": rank, "p_ctr": p_list[i]}
-        if e_list is not None:
-            row["ecpm"] = e_list[i]
-        row["source"] = "model" if model_list[i] else "prior"
-        if explanations is not None:
-            row["explanation"] = explanations.get(i, [])
-        rows.append(row)
-    return rows
+    return [
+        RankedAd(ad_id=ad_ids[i], rank=rank, p_ctr=p_list[i],
+                 source="model" if model_list[i] else "prior",
+                 ecpm=None if e_list is None else e_list[i],
+                 explanation=None if explanations is None else explanations.get(i, []))
+        for rank, i in enumerate(pos_list, start=1)
+    ]  # fmt: skip

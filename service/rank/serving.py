@@ -9,24 +9,31 @@ and the answer says ``degraded: true`` with the reasons.
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Any, Final
 
 import numpy as np
-import orjson
 
 from service.ads.catalog import AdCatalog
 from service.errors import NotReady, Overloaded
 from service.rank.features import Candidates, prior_pctr, read_ads, read_user, user_history
 from service.rank.parsing import RankInput
+from service.rank.protocol import (
+    ENCODER,
+    DegradedReason,
+    RankedAd,
+    RankMetrics,
+    RankResponse,
+)
 from service.rank.ranking import ecpm, explanation, order, ranked_rows
 from service.runtime.model import LoadedModel, ScoreResult
 from service.state import ServiceState
 from service.store.codec import UserMatrix
 
 # degraded reasons: what a fallback answered for
-REDIS_UNAVAILABLE = "redis_unavailable"  # Redis down, slow, or its breaker open
-ENCODER_DEADLINE = "encoder_deadline"  # new ads still being encoded at the deadline
-ENCODER_OVERLOADED = "encoder_overloaded"  # the encoder queue could not take new ads
-ENCODER_UNAVAILABLE = "encoder_unavailable"  # the encoder is not running
+REDIS_UNAVAILABLE: Final = "redis_unavailable"  # Redis down, slow, or its breaker open
+ENCODER_DEADLINE: Final = "encoder_deadline"  # new ads still being encoded at the deadline
+ENCODER_OVERLOADED: Final = "encoder_overloaded"  # the encoder queue could not take new ads
+ENCODER_UNAVAILABLE: Final = "encoder_unavailable"  # the encoder is not running
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,7 @@ class Scores:
     result: ScoreResult | None  # the ranker's answer for those rows
     queue_s: float = 0.0
 
-    def timings(self) -> dict[str, float | int]:
+    def timings(self) -> dict[str, Any]:
         r = self.result
         if r is None:
             return {"queue_ms": 0.0, "score_ms": 0.0, "batch_size": 0}
@@ -45,7 +52,7 @@ class Scores:
                 "batch_size": r.batch_requests}  # fmt: skip
 
 
-def rank_rows(req: RankInput, scores: Scores, user: UserMatrix | None) -> list[dict[str, object]]:
+def rank_rows(req: RankInput, scores: Scores, user: UserMatrix | None) -> list[RankedAd]:
     """Order by eCPM when bids are given, else by pCTR; top_k; explanations when asked."""
     ecpms = ecpm(scores.p_ctr, req.bids) if req.bids is not None else None
     positions = order(ecpms if ecpms is not None else scores.p_ctr, req.top_k)
@@ -90,7 +97,7 @@ class RankRun:
         self.gone = gone
         self.started = time.perf_counter()
         self.deadline = service.deadline(req)
-        self.reasons: list[str] = []
+        self.reasons: list[DegradedReason] = []
         self.d = model.bundle.manifest.dims.d
 
     async def answer(self, request_id: str) -> bytes:
@@ -112,17 +119,16 @@ class RankRun:
         scores = await self._score(user, cands)
         for reason in self.reasons:
             self.service.svc.metrics.degraded.labels(reason).inc()
-        stage = {
-            "total_ms": (time.perf_counter() - self.started) * 1000,
-            "redis_ms": read.seconds * 1000, "encode_ms": encode_s * 1000, **scores.timings(),
-            "ad_cache_hits": len(req.ad_ids) - len(misses), "ad_cache_misses": len(misses),
-            "user_found": user is not None,
-        }  # fmt: skip
-        return orjson.dumps({
-            "request_id": request_id, "model_version": model.version,
-            "ranked": rank_rows(req, scores, user), "metrics": stage,
-            "degraded": bool(self.reasons), "degraded_reasons": self.reasons,
-        })  # fmt: skip
+        stage = RankMetrics(
+            total_ms=(time.perf_counter() - self.started) * 1000,
+            redis_ms=read.seconds * 1000, encode_ms=encode_s * 1000, **scores.timings(),
+            ad_cache_hits=len(req.ad_ids) - len(misses), ad_cache_misses=len(misses),
+            user_found=user is not None,
+        )  # fmt: skip
+        return ENCODER.encode(RankResponse(
+            request_id, model.version, rank_rows(req, scores, user), stage,
+            degraded=bool(self.reasons), degraded_reasons=self.reasons,
+        ))  # fmt: skip
 
     def _from_cache(self) -> Candidates:
         ad_ids = self.req.ad_ids

@@ -7,9 +7,10 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from service.auth import matches
+from service.errors import InvalidRequest
 from service.events.history import build_matrix, known_vectors, merge_history, missing_texts
-from service.http import describe
-from service.rank.protocol import RankRequest
+from service.http import decode
+from service.rank.protocol import DECODER
 from service.runtime.providers import CPU, CUDA, wanted_providers
 from service.settings import AuthSettings, RedisSettings, Settings
 from service.store.ad_cache import MISS, AdCache
@@ -140,13 +141,14 @@ def test_redis_cluster_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_validation_messages_name_the_field() -> None:
-    with pytest.raises(ValidationError) as info:
-        RankRequest.model_validate_json(b'{"user_id": "u", "candidates": [{"bid": -1}]}')
-    message = describe(info.value)
-    assert "candidates.0.ad_id" in message and "candidates.0.bid" in message
-    with pytest.raises(ValidationError) as info:
-        RankRequest.model_validate_json(b"{not json")
-    assert describe(info.value).startswith("body: not valid JSON")
+    with pytest.raises(InvalidRequest, match=r"^candidates\.0\.ad_id: required field is missing$"):
+        decode(DECODER, b'{"user_id": "u", "candidates": [{"bid": 1}]}')
+    with pytest.raises(InvalidRequest, match=r"^candidates\.0\.bid: Expected `float` >= 0"):
+        decode(DECODER, b'{"user_id": "u", "candidates": [{"ad_id": "a", "bid": -1}]}')
+    with pytest.raises(InvalidRequest, match=r"^body: not valid JSON"):
+        decode(DECODER, b"{not json")
+    with pytest.raises(InvalidRequest, match=r"^body: Expected `object`"):
+        decode(DECODER, b"[]")
 
 
 def test_provider_choice() -> None:

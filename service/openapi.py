@@ -1,0 +1,82 @@
+"""The OpenAPI schema: FastAPI's paths, and components generated from the wire structs.
+
+The structs that decode requests and encode answers are the one source of the schema; what
+the structs cannot say is added here from the same sources the code checks: the limits of
+the settings (id and text lengths, list sizes), the all-or-none rule of bids, and examples.
+"""
+
+from typing import Any
+
+import msgspec
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from service.admin.protocol import ReloadRequest, ReloadResponse
+from service.ads.protocol import ADS_EXAMPLE, AdsRequest, AdsResponse
+from service.errors import ErrorBody
+from service.events.protocol import EVENTS_EXAMPLE, EventsRequest, EventsResponse
+from service.health.protocol import Health, Readiness
+from service.rank.protocol import RANK_EXAMPLE, RankRequest, RankResponse
+from service.settings import LimitSettings
+
+WIRE_TYPES = (RankRequest, RankResponse, AdsRequest, AdsResponse, EventsRequest,
+              EventsResponse, ReloadRequest, ReloadResponse, Health, Readiness,
+              ErrorBody)  # fmt: skip
+EXAMPLES = {"RankRequest": RANK_EXAMPLE, "AdsRequest": ADS_EXAMPLE, "EventsRequest": EVENTS_EXAMPLE,
+            "ReloadRequest": {"bundle_path": "models/v2"}}  # fmt: skip
+
+# (schema, property) → (JSON Schema keyword, the setting that limits it)
+LIMITS = {
+    ("RankRequest", "user_id"): ("maxLength", "max_id_chars"),
+    ("RankRequest", "candidates"): ("maxItems", "max_candidates"),
+    ("Candidate", "ad_id"): ("maxLength", "max_id_chars"),
+    ("Candidate", "title"): ("maxLength", "max_text_chars"),
+    ("Candidate", "description"): ("maxLength", "max_text_chars"),
+    ("Candidate", "category"): ("maxLength", "max_text_chars"),
+    ("AdsRequest", "ads"): ("maxItems", "max_ads"),
+    ("Ad", "ad_id"): ("maxLength", "max_id_chars"),
+    ("Ad", "title"): ("maxLength", "max_text_chars"),
+    ("Ad", "description"): ("maxLength", "max_text_chars"),
+    ("Ad", "category"): ("maxLength", "max_text_chars"),
+    ("EventsRequest", "events"): ("maxItems", "max_events"),
+    ("Event", "user_id"): ("maxLength", "max_id_chars"),
+    ("Event", "item_id"): ("maxLength", "max_id_chars"),
+    ("Event", "text"): ("maxLength", "max_text_chars"),
+}
+
+# every candidate has a number as its bid (rank by eCPM), or none has one (rank by pCTR)
+BIDS_ALL_OR_NONE = {"anyOf": [
+    {"items": {"required": ["bid"], "properties": {"bid": {"type": "number"}}}},
+    {"items": {"properties": {"bid": {"type": "null"}}}},
+]}  # fmt: skip
+
+
+def components(limits: LimitSettings) -> dict[str, Any]:
+    """The schemas of every wire type, with the settings' limits and the rules in them."""
+    _, schemas = msgspec.json.schema_components(
+        WIRE_TYPES, ref_template="#/components/schemas/{name}"
+    )
+    for (name, prop), (keyword, setting) in LIMITS.items():
+        _constrain(schemas[name]["properties"][prop], keyword, getattr(limits, setting))
+    schemas["RankRequest"]["properties"]["candidates"].update(BIDS_ALL_OR_NONE)
+    _constrain(schemas["RankRequest"]["properties"]["top_k"], "type", "integer")
+    for name, example in EXAMPLES.items():
+        schemas[name]["examples"] = [example]
+    return schemas
+
+
+def _constrain(schema: dict[str, Any], keyword: str, value: object) -> None:
+    """Set ``keyword`` on the schema, or on its non-null branch when it is optional."""
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") != "null":
+            branch[keyword] = value
+
+
+def openapi(app: FastAPI, limits: LimitSettings) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
+                         routes=app.routes)  # fmt: skip
+    schema.setdefault("components", {}).setdefault("schemas", {}).update(components(limits))
+    app.openapi_schema = schema
+    return schema
