@@ -64,7 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--variants", nargs="+", default=[v.name for v in VARIANTS], help="a subset to run")
     add("--extra", type=extra_variant, action="append", default=[], metavar="NAME=FLAGS",
         help="one more service variant, e.g. 'rank-c1=--model.ranker-concurrency 1' "
-             "(adrank serve flags; repeatable)")
+             "(adrank serve flags; repeatable); 'rank-prev@DIR=' runs the code of the "
+             "checkout DIR (a previous build, e.g. from git worktree add DIR HEAD~1)")
     add("--concurrency", type=int, nargs="+", default=[1, 16, 64], help="closed-loop clients")
     add("--rates", type=float, nargs="+", default=RATES, help="open-loop requests/s")
     add("--seconds", type=float, default=5.0, help="per closed-loop slice")
@@ -88,11 +89,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def extra_variant(spec: str) -> Variant:
-    """``NAME=FLAGS`` → a service variant started with those ``adrank serve`` flags."""
+    """``NAME[@DIR]=FLAGS`` → a service variant started with those ``adrank serve`` flags,
+    from the code of the checkout ``DIR`` when given."""
     name, sep, flags = spec.partition("=")
+    name, at, root = name.partition("@")
     if not sep or not name.startswith("rank"):
         raise argparse.ArgumentTypeError("expected rank-NAME=FLAGS (a name starting with rank)")
-    return Variant(name, tuple(shlex.split(flags)))
+    if at and not (Path(root) / "adrank" / "serve_cli.py").is_file():
+        raise argparse.ArgumentTypeError(f"{root} is not an adrank checkout")
+    variant = Variant(name, tuple(shlex.split(flags)))
+    return Variant(name, variant.flags, Path(root).resolve()) if at else variant
 
 
 def rank_requests(world: World, port: int, args: argparse.Namespace, n: int = 500) -> list[bytes]:

@@ -22,6 +22,7 @@ HOST = "127.0.0.1"
 class Variant:
     name: str
     flags: tuple[str, ...] = ()  # for adrank serve (or uvicorn, for the bare app)
+    root: Path = ROOT  # the checkout whose code runs (another one: a previous build)
 
 
 VARIANTS = (
@@ -52,7 +53,8 @@ class Running:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ADRANK_")}
         self.log = log
         self._out = log.open("wb")
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self._out,
+        # ``python -m`` puts the working directory first on sys.path: its code runs
+        self.proc = subprocess.Popen(args, cwd=variant.root, env=env, stdout=self._out,
                                      stderr=subprocess.STDOUT)  # fmt: skip
 
     @property

@@ -20,12 +20,16 @@ ContextValue = str | int | float | bool | None
 CONTEXT_RANGES: dict[str, tuple[int, int | None]] = {
     "hour": (0, 23), "weekday": (0, 6), "position": (1, None),
 }  # fmt: skip
+
+
+def _in_range(low: int, high: int | None) -> dict[str, Any]:
+    """An integer in [low, high], or null (absent, as for any context value)."""
+    bounds = {"minimum": low} if high is None else {"minimum": low, "maximum": high}
+    return {"anyOf": [{"type": "integer", **bounds}, {"type": "null"}]}
+
+
 CONTEXT_SCHEMA = {
-    "properties": {  # null: absent, as for any context value
-        name: {"anyOf": [{"type": "integer", "minimum": low, **({"maximum": high} if high else {})},
-                         {"type": "null"}]}
-        for name, (low, high) in CONTEXT_RANGES.items()
-    },  # fmt: skip
+    "properties": {name: _in_range(*span) for name, span in CONTEXT_RANGES.items()},
     "description": "hour (0–23, UTC when absent: from the request time), weekday (0–6, "
     "Monday = 0), position (1-based slot position), device, slot, user attributes, … "
     "Unknown keys and unseen values are accepted and read as unknown by the model.",

@@ -3,6 +3,7 @@ client against a small local HTTP server (latency counts from the scheduled send
 
 import asyncio
 import math
+from pathlib import Path
 
 import pytest
 
@@ -149,6 +150,16 @@ def test_extra_variants_come_from_the_command_line() -> None:
                        "--extra", "rank-plain="])  # fmt: skip
     assert args.extra == [Variant("rank-c1", ("--model.ranker-concurrency", "1")),
                           Variant("rank-plain", ())]  # fmt: skip
+
     for bad in ("no-equals-sign", "bare-x=--workers 2"):
         with pytest.raises(SystemExit):
             parse_args(["--bundle", "b", "--extra", bad])
+
+
+def test_an_extra_variant_can_run_another_checkout(tmp_path: Path) -> None:
+    (tmp_path / "adrank").mkdir()
+    (tmp_path / "adrank" / "serve_cli.py").touch()
+    args = parse_args(["--bundle", "b", "--extra", f"rank-prev@{tmp_path}=--workers 2"])
+    assert args.extra == [Variant("rank-prev", ("--workers", "2"), tmp_path.resolve())]
+    with pytest.raises(SystemExit):
+        parse_args(["--bundle", "b", "--extra", f"rank-prev@{tmp_path / 'no'}="])

@@ -72,7 +72,7 @@ def test_values_of_another_json_type_are_refused_naming_the_field() -> None:
         request(explain=0)
     with pytest.raises(InvalidRequest, match="top_k"):
         request(top_k="3")
-    with pytest.raises(InvalidRequest, match="top_k: 2.5 is not an integer"):
+    with pytest.raises(InvalidRequest, match=r"top_k: 2\.5 is not an integer"):
         request(top_k=2.5)
     assert request(top_k=3.0).top_k == 3  # an integer by JSON Schema's rule
     with pytest.raises(InvalidRequest, match="candidates"):
