@@ -15,7 +15,7 @@ import numpy as np
 
 from service.ads.catalog import AdCatalog
 from service.errors import NotReady, Overloaded
-from service.rank.features import Candidates, prior_pctr, read_ads, read_user, user_history
+from service.rank.candidates import Candidates, prior_pctr, read_ads, read_user, user_history
 from service.rank.parsing import RankInput
 from service.rank.protocol import (
     ENCODER,
@@ -25,7 +25,8 @@ from service.rank.protocol import (
     RankResponse,
 )
 from service.rank.ranking import ecpm, explanation, order, ranked_rows
-from service.runtime.model import LoadedModel, ScoreResult
+from service.runtime.model import LoadedModel
+from service.runtime.pairs import ScoreResult
 from service.state import ServiceState
 from service.store.codec import UserMatrix
 

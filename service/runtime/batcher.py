@@ -26,8 +26,8 @@ from typing import Any
 
 from service.errors import ClientClosed, DeadlineExceeded, NotReady, Overloaded
 from service.metrics import Metrics
-from service.runtime.batching import Job, form_batch
 from service.runtime.cpus import lower_thread_priority
+from service.runtime.job_queue import Job, form_batch
 
 log = logging.getLogger(__name__)
 

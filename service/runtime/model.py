@@ -19,13 +19,8 @@ from service.bundle.loader import Bundle, load_bundle
 from service.features.prior import ad_bucket, prior_features, unknown_prior
 from service.metrics import Metrics
 from service.runtime.batcher import BatchPolicy, MicroBatcher
-from service.runtime.batching import (
-    RankerCall,
-    plan_calls,
-    split_pairs,
-    split_rows,
-)
-from service.runtime.encoder import TextEncoder
+from service.runtime.encoder import TextEncoder, split_rows
+from service.runtime.pairs import plan_calls, score_calls
 from service.runtime.ranker import Ranker
 from service.settings import Settings
 from service.store.ad_cache import AdCache
@@ -66,15 +61,6 @@ class PriorTable:
         return self.buckets[rows], self.rows[rows]
 
 
-@dataclass(frozen=True)
-class ScoreResult:
-    p_ctr: np.ndarray
-    attention: np.ndarray
-    started: float  # perf_counter when the batch started
-    score_s: float
-    batch_requests: int
-
-
 @dataclass
 class LoadedModel:
     bundle: Bundle
@@ -110,8 +96,9 @@ class LoadedModel:
         enc_policy = BatchPolicy(256, 64, b.encoder_queue_max_texts, 0.0)
         # on a GPU a whole batch is one call; on CPU calls are cut by ``call_max_pairs``
         call_pairs = b.max_pairs if self.ranker.on_gpu else b.call_max_pairs
-        self.rank_batcher = MicroBatcher("ranker", self._rank_fn(metrics), rank_policy, metrics,
-                                         partial(plan_calls, max_pairs=call_pairs))  # fmt: skip
+        score = partial(score_calls, self.ranker, metrics=metrics)
+        plan = partial(plan_calls, max_pairs=call_pairs)
+        self.rank_batcher = MicroBatcher("ranker", score, rank_policy, metrics, plan)
         self.encode_batcher = MicroBatcher("encoder", self._encode_fn(metrics), enc_policy, metrics)
         self.rank_batcher.start()
         self.encode_batcher.start()
@@ -126,22 +113,6 @@ class LoadedModel:
         vectors = await self.encode_batcher.submit(texts, len(texts), deadline)
         self.metrics.encoded_texts.labels(source).inc(len(texts))
         return vectors.astype(np.float16).astype(np.float32)
-
-    def _rank_fn(self, metrics: Metrics) -> Callable[[list[RankerCall]], list[ScoreResult]]:
-        """The ranker thread's work: the batch's calls (assembled on the event loop)."""
-
-        def run(calls: list[RankerCall]) -> list[ScoreResult]:
-            started = time.perf_counter()
-            parts = []
-            for call in calls:
-                p_ctr, attention = self.ranker.run(call.inputs)
-                parts += split_pairs(p_ctr, attention, call.counts)
-            score_s = time.perf_counter() - started
-            metrics.inference.labels("ranker").observe(score_s)
-            metrics.batch_pairs.observe(sum(sum(call.counts) for call in calls))
-            return [ScoreResult(p, a, started, score_s, len(parts)) for p, a in parts]
-
-        return run
 
     def _encode_fn(self, metrics: Metrics) -> Callable[[list[list[str]]], list[np.ndarray]]:
         def run(text_lists: list[list[str]]) -> list[np.ndarray]:

@@ -6,16 +6,9 @@ from collections import deque
 import numpy as np
 import pytest
 
-from service.runtime.batching import (
-    Job,
-    PairBlock,
-    assemble_pairs,
-    call_groups,
-    form_batch,
-    plan_calls,
-    split_pairs,
-    split_rows,
-)
+from service.runtime.encoder import split_rows
+from service.runtime.job_queue import Job, form_batch
+from service.runtime.pairs import PairBlock, assemble_pairs, call_groups, plan_calls, split_pairs
 
 
 def job(cost: int, deadline: float = 100.0) -> Job:

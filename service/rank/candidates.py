@@ -1,11 +1,12 @@
-"""Feature assembly of one /rank request (pure): user history, ad vectors, the ranker block."""
+"""One /rank request's candidates and user (pure): ad vectors where known, the user's history,
+the ranker block of the candidates that have a vector."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from service.runtime.batching import PairBlock
+from service.runtime.pairs import PairBlock
 from service.store.codec import CodecError, UserMatrix, decode_ad, decode_user
 
 

@@ -1,58 +1,20 @@
-"""Pure parts of micro-batching: forming a batch from a queue, and the flat pair layout.
+"""The ranker's flat pair layout, end to end: one request's block of (user, candidate) rows,
+a batch's blocks assembled into onnxruntime calls, run, and each request's slice handed back.
 
-No event loop, no model: plain functions over dataclasses and numpy arrays.
+Pairs are laid out flat — a candidate row plus the index of its user — rather than padding
+every request to the largest candidate count. Assembling (``plan_calls``) runs on the event
+loop and only ``score_calls`` on a model thread (see service.runtime.batcher on why).
 """
 
 import itertools
-from collections import deque
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
-from service.runtime.ranker import RankerInputs
-
-
-@dataclass(eq=False)
-class Job:
-    """One caller's work in a queue: ``cost`` counts against the batch and queue budgets."""
-
-    item: Any
-    cost: int
-    deadline: float  # monotonic seconds
-    enqueued: float
-    future: Any = field(default=None)  # asyncio.Future, set by the batcher
-
-    def gone(self) -> bool:
-        """The caller stopped waiting (deadline hit, client gone, cancelled)."""
-        return self.future is not None and self.future.done()
-
-
-def form_batch(
-    queue: deque[Job], max_cost: int, max_items: int, now: float
-) -> tuple[list[Job], list[Job]]:
-    """Pop a batch from the head of ``queue``: ``(batch, expired)``.
-
-    Jobs whose caller is gone are dropped silently; jobs past their deadline are popped into
-    ``expired``; the batch takes jobs in order while the cost stays within ``max_cost`` and
-    the count within ``max_items`` (the first job always fits, however large).
-    """
-    batch: list[Job] = []
-    expired: list[Job] = []
-    cost = 0
-    while queue and len(batch) < max_items:
-        job = queue[0]
-        if job.gone():
-            queue.popleft()
-        elif job.deadline <= now:
-            expired.append(queue.popleft())
-        elif batch and cost + job.cost > max_cost:
-            break
-        else:
-            batch.append(queue.popleft())
-            cost += job.cost
-    return batch, expired
+from service.metrics import Metrics
+from service.runtime.ranker import Ranker, RankerInputs
 
 
 @dataclass(frozen=True)
@@ -131,7 +93,23 @@ def split_pairs(
     return [(p_ctr[a:b], attention[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
-def split_rows(vectors: np.ndarray, counts: Sequence[int]) -> list[np.ndarray]:
-    """Each caller's rows of a concatenated encoder output."""
-    bounds = np.cumsum([0, *counts])
-    return [vectors[a:b] for a, b in itertools.pairwise(bounds)]
+@dataclass(frozen=True)
+class ScoreResult:
+    p_ctr: np.ndarray
+    attention: np.ndarray
+    started: float  # perf_counter when the batch started
+    score_s: float
+    batch_requests: int
+
+
+def score_calls(ranker: Ranker, calls: Sequence[RankerCall], metrics: Metrics) -> list[ScoreResult]:
+    """The model thread's work: run a batch's calls, one result per request in block order."""
+    started = time.perf_counter()
+    parts = []
+    for call in calls:
+        p_ctr, attention = ranker.run(call.inputs)
+        parts += split_pairs(p_ctr, attention, call.counts)
+    score_s = time.perf_counter() - started
+    metrics.inference.labels("ranker").observe(score_s)
+    metrics.batch_pairs.observe(sum(sum(call.counts) for call in calls))
+    return [ScoreResult(p, a, started, score_s, len(parts)) for p, a in parts]
