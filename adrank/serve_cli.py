@@ -19,8 +19,8 @@ import uvicorn
 from pydantic_settings import CliApp
 
 from service.app import create_service
-from service.drain import CloseWhenDraining, DrainingServer, DrainState
-from service.logs import configure_logging
+from service.server.drain import CloseWhenDraining, DrainingServer, DrainState
+from service.server.logs import configure_logging
 from service.settings import Settings
 
 GRACEFUL_TIMEOUT_S = 10  # in-flight requests get this long after the listener closes

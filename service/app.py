@@ -1,8 +1,8 @@
 """The app factories: ``create_app(settings)`` builds the FastAPI app (routes, docs, error
 handlers); ``create_service(settings)`` is what uvicorn runs: that app with ``POST /rank``
-routed to its endpoint directly (service.direct) and every request timed. The lifespan builds
-the resources (Redis client, embedded Redis if none is configured, the model) on
-``app.state``. Nothing happens at import time."""
+routed to its endpoint directly (service.server.direct_routes) and every request timed. The
+lifespan builds the resources (Redis client, embedded Redis if none is configured, the model)
+on ``app.state``. Nothing happens at import time."""
 
 import logging
 import sys
@@ -17,20 +17,20 @@ from service.admin.api_router import router as admin_router
 from service.ads.api_router import router as ads_router
 from service.ads.catalog import AdCatalog
 from service.ads.serving import AdsService
-from service.direct import DirectRoutes
 from service.errors import install_error_handlers
 from service.events.api_router import router as events_router
 from service.events.serving import EventsService
 from service.health.api_router import router as health_router
 from service.metrics import Metrics
-from service.middleware import TimingMiddleware
 from service.openapi import openapi
 from service.rank.api_router import rank
 from service.rank.api_router import router as rank_router
 from service.rank.serving import RankService
 from service.runtime.holder import ModelHolder
+from service.server.direct_routes import DirectRoutes
+from service.server.timing import TimingMiddleware
+from service.service_state import ServiceState
 from service.settings import Settings
-from service.state import ServiceState
 from service.store.embedded import EmbeddedRedis
 from service.store.redis_store import RedisStore
 
@@ -53,7 +53,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> FastAPI:
     )
     for router in (rank_router, ads_router, events_router, admin_router, health_router):
         app.include_router(router)
-    install_error_handlers(app)
+    install_error_handlers(app, settings.batch.retry_after_s)
     app.openapi = lambda: openapi(app, settings.limits)  # type: ignore[method-assign]
     return app
 

@@ -6,7 +6,6 @@
     │   ├── PayloadTooLarge     413 payload_too_large
     │   ├── Unauthorized        401 unauthorized   (no key)
     │   ├── Forbidden           403 forbidden      (a key, but not a valid one for this route)
-    │   ├── NotFound            404 not_found
     │   ├── ClientClosed        499 client_closed  (the caller left; nobody reads the answer)
     │   └── BundleRejected      422 bundle_rejected (/admin/reload of a broken bundle)
     └── Unavailable             503 with Retry-After, the client may retry later
@@ -20,7 +19,7 @@ Every error response is ``{"error": message, "error_type": type, "request_id": i
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import ClassVar
 
 import msgspec
@@ -78,11 +77,6 @@ class Unauthorized(ClientError):
 class Forbidden(ClientError):
     status = 403
     error_type = "forbidden"
-
-
-class NotFound(ClientError):
-    status = 404
-    error_type = "not_found"
 
 
 class ClientClosed(ClientError):
@@ -144,17 +138,21 @@ def error_response(
     return Response(body, status, headers=headers, media_type="application/json")
 
 
-async def _adrank_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, AdrankError)
-    rid = exc.request_id or request_id_of(request)
-    if type(exc) is AdrankError:
-        log.error("internal error: %s", exc.message, extra={"request_id": rid})
-    headers = exc.headers
-    if isinstance(exc, Unavailable):
-        svc = getattr(request.app.state, "svc", None)
-        default = svc.settings.batch.retry_after_s if svc is not None else 1
-        headers = {"Retry-After": str(exc.retry_after_s or default)}
-    return error_response(exc.status, exc.error_type, exc.message, rid, headers)
+def _adrank_errors(retry_after_s: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """The handler of AdrankError; a 503 says when to retry (the error's own, else the
+    settings' ``retry_after_s``)."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, AdrankError)
+        rid = exc.request_id or request_id_of(request)
+        if type(exc) is AdrankError:
+            log.error("internal error: %s", exc.message, extra={"request_id": rid})
+        headers = exc.headers
+        if isinstance(exc, Unavailable):
+            headers = {"Retry-After": str(exc.retry_after_s or retry_after_s)}
+        return error_response(exc.status, exc.error_type, exc.message, rid, headers)
+
+    return handle
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -182,9 +180,9 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "internal error", rid)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, retry_after_s: int = 1) -> None:
     """The one place errors become responses (subclasses share their base's handler)."""
-    app.add_exception_handler(AdrankError, _adrank_error)
+    app.add_exception_handler(AdrankError, _adrank_errors(retry_after_s))
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

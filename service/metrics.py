@@ -24,8 +24,6 @@ class Metrics:
             ["route", "status"], buckets=_SECONDS, registry=r)  # fmt: skip
         self.queue_depth = Gauge(
             "adrank_queue_depth", "work items waiting", ["queue"], registry=r)  # fmt: skip
-        self.queue_pairs = Gauge(
-            "adrank_queue_pairs", "pairs waiting for the ranker", registry=r)  # fmt: skip
         self.queue_wait = Histogram(
             "adrank_queue_wait_seconds", "time from enqueue to the batch starting",
             ["queue"], buckets=_SECONDS, registry=r)  # fmt: skip

@@ -1,4 +1,5 @@
-"""The OpenAPI schema: FastAPI's paths, and components generated from the wire structs.
+"""The OpenAPI schema: FastAPI's paths, and components generated from the wire structs; the
+declarations routes use for the bodies they parse themselves and for their answers.
 
 The structs that decode requests and encode answers are the one source of the schema; what
 the structs cannot say is added here from the same sources the code checks: the limits of
@@ -24,6 +25,32 @@ WIRE_TYPES = (RankRequest, RankResponse, AdsRequest, AdsResponse, EventsRequest,
               ErrorBody)  # fmt: skip
 EXAMPLES = {"RankRequest": RANK_EXAMPLE, "AdsRequest": ADS_EXAMPLE, "EventsRequest": EVENTS_EXAMPLE,
             "ReloadRequest": {"bundle_path": "models/v2"}}  # fmt: skip
+
+_ERROR_BODY = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+_RETRY_AFTER = {"Retry-After": {"description": "seconds", "schema": {"type": "string"}}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no API key", "content": _ERROR_BODY},
+    403: {"description": "wrong API key", "content": _ERROR_BODY},
+    413: {"description": "body or list too large", "content": _ERROR_BODY},
+    422: {"description": "invalid request; the message names the field", "content": _ERROR_BODY},
+    503: {"description": "overloaded, past the deadline, or not ready; see Retry-After",
+          "content": _ERROR_BODY, "headers": _RETRY_AFTER},
+}  # fmt: skip
+
+
+def json_body(name: str, required: bool = True) -> dict[str, Any]:
+    """``openapi_extra`` declaring a JSON body of the schema ``name`` (from ``components``),
+    for routes that parse their body themselves."""
+    ref = {"$ref": f"#/components/schemas/{name}"}
+    content = {"application/json": {"schema": ref}}
+    return {"requestBody": {"required": required, "content": content}}
+
+
+def answers(name: str, description: str = "OK") -> dict[int | str, dict[str, Any]]:
+    """``responses`` of a route whose 200 is the JSON schema ``name`` (no errors: add them)."""
+    ok_body = {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
+    return {200: {"description": description, "content": ok_body}}
+
 
 # (schema, property) → (JSON Schema keyword, the setting that limits it)
 LIMITS = {

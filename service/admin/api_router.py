@@ -6,9 +6,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service.admin.protocol import DECODER, ReloadRequest, ReloadResponse
-from service.auth import authorize
-from service.http import ERRORS, answers, decode, json_body, ok, read_body, request_id
-from service.state import ServiceState
+from service.openapi import ERRORS, answers, json_body
+from service.server.requests import accept, decode, ok, request_id
 
 router = APIRouter(tags=["admin"])
 
@@ -27,9 +26,7 @@ RESPONSES = {**answers("ReloadResponse", "the new model serves"), **ERRORS,
 async def reload(request: Request) -> Response:
     """An empty body reloads the configured bundle. A broken bundle is refused (422
     bundle_rejected) and the current model keeps serving."""
-    svc: ServiceState = request.app.state.svc
-    authorize(request, svc.settings.auth, admin=True)
-    body = await read_body(request, 64 * 1024)
+    svc, body = await accept(request, admin=True, limit=64 * 1024)
     req = decode(DECODER, body) if body else ReloadRequest()
     request_id(request, None)
     previous = svc.holder.loaded

@@ -4,19 +4,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service.ads.protocol import DECODER
-from service.auth import authorize
-from service.http import (
-    ERRORS,
-    answers,
-    check_count,
-    check_text,
-    decode,
-    json_body,
-    ok,
-    read_body,
-    request_id,
-)
-from service.state import ServiceState
+from service.openapi import ERRORS, answers, json_body
+from service.server.requests import accept, check_count, check_text, decode, ok, request_id
 
 router = APIRouter(tags=["catalog"])
 
@@ -28,9 +17,8 @@ router = APIRouter(tags=["catalog"])
     openapi_extra=json_body("AdsRequest"),
 )
 async def put_ads(request: Request) -> Response:
-    svc: ServiceState = request.app.state.svc
-    authorize(request, svc.settings.auth)
-    req = decode(DECODER, await read_body(request, svc.settings.limits.max_body_bytes))
+    svc, body = await accept(request)
+    req = decode(DECODER, body)
     request_id(request, None)
     limits = svc.settings.limits
     check_count("ads", len(req.ads), limits.max_ads)

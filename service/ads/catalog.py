@@ -19,7 +19,7 @@ import orjson
 from service.errors import DependencyDown, Unavailable
 from service.features.text import AdText
 from service.runtime.model import LoadedModel
-from service.state import ServiceState
+from service.service_state import ServiceState
 from service.store.codec import encode_ad
 
 log = logging.getLogger(__name__)

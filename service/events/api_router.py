@@ -3,20 +3,9 @@
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from service.auth import authorize
 from service.events.protocol import DECODER
-from service.http import (
-    ERRORS,
-    answers,
-    check_count,
-    check_text,
-    decode,
-    json_body,
-    ok,
-    read_body,
-    request_id,
-)
-from service.state import ServiceState
+from service.openapi import ERRORS, answers, json_body
+from service.server.requests import accept, check_count, check_text, decode, ok, request_id
 
 router = APIRouter(tags=["behaviour"])
 
@@ -28,9 +17,8 @@ router = APIRouter(tags=["behaviour"])
     openapi_extra=json_body("EventsRequest"),
 )
 async def post_events(request: Request) -> Response:
-    svc: ServiceState = request.app.state.svc
-    authorize(request, svc.settings.auth)
-    req = decode(DECODER, await read_body(request, svc.settings.limits.max_body_bytes))
+    svc, body = await accept(request)
+    req = decode(DECODER, body)
     request_id(request, None)
     limits = svc.settings.limits
     check_count("events", len(req.events), limits.max_events)

@@ -11,14 +11,13 @@ from service.events.history import build_matrix, known_vectors, merge_history, m
 from service.events.protocol import Event, EventsRequest, EventsResponse
 from service.features.text import item_text
 from service.runtime.model import LoadedModel
-from service.state import ServiceState
+from service.service_state import ServiceState
 from service.store.codec import (
     BehaviourItem,
-    CodecError,
-    decode_history,
-    decode_user,
     encode_history,
     encode_user,
+    read_history,
+    read_user,
 )
 
 
@@ -55,10 +54,10 @@ class EventsService:
         async def compute(
             matrix_blob: bytes | None, hist_blob: bytes | None
         ) -> tuple[bytes, bytes]:
-            old_items = _history(hist_blob)
+            old_items = read_history(hist_blob)
             merged = merge_history(old_items, new, dims.history_len)
             vectors = {
-                **known_vectors(_matrix(matrix_blob, model.version, dims.d)),
+                **known_vectors(read_user(matrix_blob, model.version, dims.d)),
                 **fresh_vectors,
             }
             # items kept from before this model existed (after a reload): rebuild lazily
@@ -75,21 +74,3 @@ def group_events(events: list[Event], now: float) -> dict[str, list[BehaviourIte
         ts = e.ts if e.ts is not None else now
         by_user[e.user_id].append(BehaviourItem(e.item_id, item_text(e.text), e.type, ts))
     return dict(by_user)
-
-
-def _history(blob: bytes | None) -> list[BehaviourItem]:
-    if blob is None:
-        return []
-    try:
-        return decode_history(blob)
-    except CodecError:
-        return []
-
-
-def _matrix(blob: bytes | None, version: str, d: int):
-    if blob is None:
-        return None
-    try:
-        return decode_user(blob, version, d)
-    except CodecError:
-        return None

@@ -7,9 +7,10 @@ from starlette.responses import Response
 
 from service.auth import authorize
 from service.health.protocol import Health, Readiness
-from service.http import ERRORS, answers, ok
 from service.metrics import CONTENT_TYPE
-from service.state import ServiceState
+from service.openapi import ERRORS, answers
+from service.server.requests import ok
+from service.service_state import ServiceState
 
 router = APIRouter(tags=["operations"])
 

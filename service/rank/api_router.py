@@ -3,18 +3,9 @@
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from service.auth import authorize
-from service.http import (
-    ERRORS,
-    answers,
-    json_body,
-    json_response,
-    read_body,
-    request_id,
-    watch_disconnect,
-)
+from service.openapi import ERRORS, answers, json_body
 from service.rank.parsing import parse_rank
-from service.state import ServiceState
+from service.server.requests import accept, json_response, request_id, watch_disconnect
 
 router = APIRouter(tags=["ranking"])
 
@@ -27,9 +18,7 @@ router = APIRouter(tags=["ranking"])
 )
 async def rank(request: Request) -> Response:
     """Ranks by eCPM (bid × pCTR × 1000) when bids are given, else by pCTR."""
-    svc: ServiceState = request.app.state.svc
-    authorize(request, svc.settings.auth)
-    body = await read_body(request, svc.settings.limits.max_body_bytes)
+    svc, body = await accept(request)
     req = parse_rank(body, svc.settings.limits)
     rid = request_id(request, req.request_id)
     gone = watch_disconnect(request)

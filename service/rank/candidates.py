@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.runtime.pairs import PairBlock
-from service.store.codec import CodecError, UserMatrix, decode_ad, decode_user
+from service.store.codec import UserMatrix
 
 
 def user_history(
@@ -22,27 +22,6 @@ def user_history(
         history[:n] = matrix.vectors[:n]
         mask[:n] = 1.0
     return history, mask
-
-
-def read_user(blob: bytes | None, version: str, d: int) -> UserMatrix | None:
-    """The stored matrix, or None when absent or unreadable by this model."""
-    if blob is None:
-        return None
-    try:
-        return decode_user(blob, version, d)
-    except CodecError:
-        return None
-
-
-def read_ads(blobs: Sequence[bytes | None], version: str, d: int) -> list[np.ndarray | None]:
-    """Ad vectors as float32 (None where absent or unreadable)."""
-    out: list[np.ndarray | None] = []
-    for blob in blobs:
-        try:
-            out.append(None if blob is None else decode_ad(blob, version, d).astype(np.float32))
-        except CodecError:
-            out.append(None)
-    return out
 
 
 @dataclass

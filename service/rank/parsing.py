@@ -9,8 +9,8 @@ import numpy as np
 
 from service.errors import InvalidRequest
 from service.features.text import AdText
-from service.http import check_count, check_text, decode
 from service.rank.protocol import CONTEXT_RANGES, DECODER, Candidate, RankRequest
+from service.server.requests import check_count, check_text, decode
 from service.settings import LimitSettings
 
 TEXT_FIELDS = ("title", "description", "category")

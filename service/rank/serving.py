@@ -15,7 +15,7 @@ import numpy as np
 
 from service.ads.catalog import AdCatalog
 from service.errors import NotReady, Overloaded
-from service.rank.candidates import Candidates, prior_pctr, read_ads, read_user, user_history
+from service.rank.candidates import Candidates, prior_pctr, user_history
 from service.rank.parsing import RankInput
 from service.rank.protocol import (
     ENCODER,
@@ -27,8 +27,8 @@ from service.rank.protocol import (
 from service.rank.ranking import ecpm, explanation, order, ranked_rows
 from service.runtime.model import LoadedModel
 from service.runtime.pairs import ScoreResult
-from service.state import ServiceState
-from service.store.codec import UserMatrix
+from service.service_state import ServiceState
+from service.store.codec import UserMatrix, read_ads, read_user
 
 # degraded reasons: what a fallback answered for
 REDIS_UNAVAILABLE: Final = "redis_unavailable"  # Redis down, slow, or its breaker open

@@ -9,6 +9,7 @@ Ad vector:    header ``<4sBBHI`` = magic b"ADRA", format, dtype, d, crc32 of the
 
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,3 +101,38 @@ def decode_history(blob: bytes) -> list[BehaviourItem]:
         ]
     except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
         raise CodecError(f"raw behaviour history is not readable: {exc}") from exc
+
+
+# Tolerant readers: what a request or an update can use of a stored value, never an error
+# (a value another model wrote, of an older format, or damaged reads as absent).
+
+
+def read_user(blob: bytes | None, version: str, d: int) -> UserMatrix | None:
+    """The stored matrix, or None when absent or unreadable by this model."""
+    if blob is None:
+        return None
+    try:
+        return decode_user(blob, version, d)
+    except CodecError:
+        return None
+
+
+def read_ads(blobs: Sequence[bytes | None], version: str, d: int) -> list[np.ndarray | None]:
+    """Ad vectors as float32 (None where absent or unreadable)."""
+    out: list[np.ndarray | None] = []
+    for blob in blobs:
+        try:
+            out.append(None if blob is None else decode_ad(blob, version, d).astype(np.float32))
+        except CodecError:
+            out.append(None)
+    return out
+
+
+def read_history(blob: bytes | None) -> list[BehaviourItem]:
+    """The stored raw history, or an empty one when absent or unreadable."""
+    if blob is None:
+        return []
+    try:
+        return decode_history(blob)
+    except CodecError:
+        return []

@@ -13,7 +13,7 @@ SCRIPT = f"""
 import sys
 for name in {TRAIN_ONLY!r}:
     sys.modules[name] = None  # import fails with ModuleNotFoundError, as when not installed
-import service.app, service.drain, adrank.serve_cli
+import service.app, service.server.drain, adrank.serve_cli
 from adrank.cli import main
 main(["serve", "--help"])
 """

@@ -5,9 +5,9 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 from starlette.testclient import TestClient
 
-from service.direct import DirectRoutes
 from service.errors import InvalidRequest, Overloaded, install_error_handlers
-from service.http import json_response
+from service.server.direct_routes import DirectRoutes
+from service.server.requests import json_response
 
 
 async def endpoint(request: Request) -> Response:

@@ -9,9 +9,9 @@ from pydantic import SecretStr, ValidationError
 from service.auth import matches
 from service.errors import InvalidRequest
 from service.events.history import build_matrix, known_vectors, merge_history, missing_texts
-from service.http import decode
 from service.rank.protocol import DECODER
 from service.runtime.providers import CPU, CUDA, wanted_providers
+from service.server.requests import decode
 from service.settings import AuthSettings, RedisSettings, Settings
 from service.store.ad_cache import MISS, AdCache
 from service.store.breaker import CircuitBreaker

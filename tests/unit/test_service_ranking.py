@@ -7,14 +7,14 @@ import pytest
 
 from service.errors import InvalidRequest, PayloadTooLarge
 from service.features.text import AdText
-from service.rank.candidates import Candidates, prior_pctr, read_ads, read_user, user_history
+from service.rank.candidates import Candidates, prior_pctr, user_history
 from service.rank.parsing import RankInput, parse_rank
 from service.rank.protocol import ExplanationItem
 from service.rank.ranking import ecpm, explanation, order, ranked_rows
 from service.rank.serving import Scores, rank_rows
 from service.runtime.pairs import ScoreResult
 from service.settings import LimitSettings
-from service.store.codec import UserMatrix, encode_ad, encode_user
+from service.store.codec import UserMatrix, encode_ad, encode_user, read_ads, read_user
 
 
 def test_ecpm_is_bid_times_pctr_times_1000() -> None:

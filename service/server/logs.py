@@ -1,6 +1,6 @@
 """JSON log lines (one object per line), with the ``extra`` fields of each call.
 
-Raw user ids and ad texts are never logged: routes log pseudonyms and counts only.
+Raw user ids and ad texts are never logged: routes log counts, versions and request ids only.
 """
 
 import logging

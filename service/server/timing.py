@@ -1,7 +1,6 @@
 """A pure ASGI middleware: request duration by route and status, and the optional access log.
 (Pure ASGI, not BaseHTTPMiddleware: it adds microseconds, not a task per request.)"""
 
-import hashlib
 import logging
 import time
 from typing import Any
@@ -49,8 +48,3 @@ class TimingMiddleware:
 def _fields(scope: Scope, route: str, status: int, seconds: float) -> dict[str, Any]:
     return {"method": scope["method"], "route": route, "status": status,
             "duration_ms": round(seconds * 1000, 3)}  # fmt: skip
-
-
-def pseudonym(value: str) -> str:
-    """A stable, non-reversible tag for logs in place of a raw user id."""
-    return hashlib.blake2b(value.encode(), digest_size=6).hexdigest()

@@ -1,5 +1,5 @@
-"""Request helpers shared by the routes: bounded body reading, fast parsing, the disconnect
-watch, and the OpenAPI declaration of bodies that routes parse themselves."""
+"""What the routes share: the preamble (key, bounded body), decoding with errors that name
+the field, limits, request ids, the disconnect watch, JSON answers."""
 
 import asyncio
 import itertools
@@ -12,22 +12,21 @@ from fastapi import Request
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
+from service.auth import authorize
 from service.errors import REQUEST_ID_HEADER, InvalidRequest, PayloadTooLarge
+from service.service_state import ServiceState
 
 T = TypeVar("T")
 _INDEX = re.compile(r"\[(\d+)\]")
 _MISSING = re.compile(r"Object missing required field `(.+)`")
 
-_ERROR_BODY = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-_RETRY_AFTER = {"Retry-After": {"description": "seconds", "schema": {"type": "string"}}}
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "no API key", "content": _ERROR_BODY},
-    403: {"description": "wrong API key", "content": _ERROR_BODY},
-    413: {"description": "body or list too large", "content": _ERROR_BODY},
-    422: {"description": "invalid request; the message names the field", "content": _ERROR_BODY},
-    503: {"description": "overloaded, past the deadline, or not ready; see Retry-After",
-          "content": _ERROR_BODY, "headers": _RETRY_AFTER},
-}  # fmt: skip
+async def accept(
+    request: Request, admin: bool = False, limit: int | None = None
+) -> tuple[ServiceState, bytes]:
+    """What every JSON route does first: check the API key, read the body within its limit."""
+    svc: ServiceState = request.app.state.svc
+    authorize(request, svc.settings.auth, admin=admin)
+    return svc, await read_body(request, limit or svc.settings.limits.max_body_bytes)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -105,20 +104,6 @@ def watch_disconnect(request: Request) -> asyncio.Future[Any]:
 
 def json_response(body: bytes, status: int = 200) -> Response:
     return Response(body, status, media_type="application/json")
-
-
-def json_body(name: str, required: bool = True) -> dict[str, Any]:
-    """``openapi_extra`` declaring a JSON body of the schema ``name`` (registered by
-    service.openapi), for routes that parse their body themselves."""
-    ref = {"$ref": f"#/components/schemas/{name}"}
-    content = {"application/json": {"schema": ref}}
-    return {"requestBody": {"required": required, "content": content}}
-
-
-def answers(name: str, description: str = "OK") -> dict[int | str, dict[str, Any]]:
-    """``responses`` of a route whose 200 is the JSON schema ``name`` (no errors: add them)."""
-    ok_body = {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
-    return {200: {"description": description, "content": ok_body}}
 
 
 def ok(data: Any) -> Response:

@@ -1,0 +1,1 @@
+"""Server plumbing: request reading, the direct /rank route, timing, logs, graceful drain."""
