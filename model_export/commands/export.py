@@ -49,7 +49,7 @@ def _heldout_rows(args: argparse.Namespace):
     import numpy as np
 
     from model_export.data.sources import load_source, split_for
-    from model_export.train.features import featurise, subset
+    from model_export.train.arrays import featurise, subset
     from model_export.train.run import load_spec
 
     log = load_source(args.data, args.cache_dir, args.skip_invalid)

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> None:
     import redis
 
     from model_export.data.io import read_ads, read_events
-    from model_export.load import LoadOptions, load_ads, load_users
+    from model_export.warm_store import LoadOptions, load_ads, load_users
     from service.bundle.loader import load_bundle
     from service.runtime.encoder import TextEncoder
     from service.store.keys import KeyLayout

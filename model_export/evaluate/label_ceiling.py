@@ -26,7 +26,7 @@ from model_export.data.clicklog import CONTEXT_PREFIX, ClickLog
 from model_export.data.synth import SynthConfig, affinity_counts
 from model_export.evaluate.metrics import auc
 from model_export.evaluate.truth_ablation import auc_table, offer_effects, synth_cli
-from model_export.train.features import featurise, subset
+from model_export.train.arrays import featurise, subset
 from model_export.train.run import load_run
 from model_export.train.trainer import gate_masses, predict
 

@@ -21,7 +21,7 @@ from model_export.evaluate.baselines import (
 from model_export.evaluate.metrics import evaluate_predictions
 from model_export.evaluate.plots import plot_reliability, plot_roc, plot_training_curves
 from model_export.evaluate.report import write_report
-from model_export.train.features import featurise, subset
+from model_export.train.arrays import featurise, subset
 from model_export.train.history import history_index
 from model_export.train.run import DEFAULT_CACHE, load_run
 from model_export.train.trainer import predict

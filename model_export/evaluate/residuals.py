@@ -33,7 +33,7 @@ from model_export.data.synth import SynthConfig, affinity_counts
 from model_export.data.synth_truth import DEVICE_SLOT_EFFECT, DEVICES, SLOTS, hour_effect
 from model_export.evaluate.metrics import auc
 from model_export.evaluate.truth_ablation import auc_table, offer_effects, synth_cli
-from model_export.train.features import Featurised, featurise, subset
+from model_export.train.arrays import Featurised, featurise, subset
 from model_export.train.run import Run, load_run
 from model_export.train.texts import TextSource
 from model_export.train.trainer import predict

@@ -26,7 +26,7 @@ from model_export.data.sources import load_source, split_for
 from model_export.data.synth import SynthConfig, affinity_counts
 from model_export.data.synth_text import OFFERS
 from model_export.evaluate.metrics import auc
-from model_export.train.features import featurise, subset
+from model_export.train.arrays import featurise, subset
 from model_export.train.run import DEFAULT_CACHE, load_run
 from model_export.train.trainer import gate_masses
 

@@ -19,7 +19,7 @@ from model_export.export.onnx_eval import encode_all, score_onnx
 from model_export.export.onnx_graphs import export_encoder, export_ranker
 from model_export.export.quantize import mean_cosine, quantize_encoder
 from model_export.model.encoder import TextTower
-from model_export.train.features import Featurised
+from model_export.train.arrays import Featurised
 from model_export.train.run import Run, load_run
 from model_export.train.trainer import predict
 from service.bundle.loader import load_bundle, sha256_file

@@ -9,7 +9,7 @@ import numpy as np
 import onnxruntime as ort
 from tqdm import tqdm
 
-from model_export.train.features import Featurised
+from model_export.train.arrays import Featurised
 from service.features.tokens import TextTokenizer, bucket_length, length_sorted_batches, pad_batch
 
 ROWS_PER_CALL = 2048

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from model_export.train.features import Featurised
+from model_export.train.arrays import Featurised
 
 
 @dataclass

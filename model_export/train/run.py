@@ -33,9 +33,9 @@ from model_export.data.clicklog import ClickLog
 from model_export.model.ctr import CTRModel
 from model_export.model.encoder import PooledBert, load_bert, minilm_dir, tiny_bert
 from model_export.model.ranker import RankingHead
+from model_export.train.arrays import FeatureSpec, Featurised, featurise
 from model_export.train.config import TrainConfig
 from model_export.train.embed import cached_features
-from model_export.train.features import FeatureSpec, Featurised, featurise
 from model_export.train.pretrain import neighbour_pairs, pretrain_projection
 from model_export.train.texts import FrozenTexts, TextSource, TrainableTexts
 from model_export.train.trainer import BEST, CHECKPOINT, RunState, Trainer

@@ -15,9 +15,9 @@ from tqdm import tqdm
 
 from model_export.evaluate.metrics import auc, logloss
 from model_export.model.ctr import CTRModel
+from model_export.train.arrays import Featurised, subset
 from model_export.train.batches import drop_ids, epoch_batches, make_batch
 from model_export.train.config import TrainConfig
-from model_export.train.features import Featurised, subset
 from model_export.train.texts import TextSource
 from service.features.prior import unknown_prior
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from model_export.export.tiny import Candidate, reference_pctr
 from service.features.text import ad_text
 from tests.e2e.conftest import uid
+from tests.support.tiny_bundle import Candidate, reference_pctr
 
 HISTORY = [  # oldest first, as sent
     "How to start trail running",

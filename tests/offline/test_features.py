@@ -7,7 +7,7 @@ import pandas as pd
 
 from model_export.data.clicklog import ClickLog
 from model_export.data.sources import load_source, split_for
-from model_export.train.features import context_frame, featurise
+from model_export.train.arrays import context_frame, featurise
 from service.features.context import ContextSpec, build_vocab, canonical, time_context
 from service.features.prior import ad_bucket, prior_features, unknown_prior
 from service.features.text import ad_text, item_text

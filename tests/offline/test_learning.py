@@ -11,8 +11,8 @@ from model_export.data.clicklog import split_by_time
 from model_export.data.synth import SynthConfig, synthesize
 from model_export.evaluate.baselines import PopularityBaseline
 from model_export.evaluate.metrics import auc
+from model_export.train.arrays import featurise, subset
 from model_export.train.config import TrainConfig
-from model_export.train.features import featurise, subset
 from model_export.train.run import load_run, train_run
 from model_export.train.trainer import predict
 

@@ -9,7 +9,7 @@ from model_export.data.sources import load_source, split_for
 from model_export.data.synth import SynthConfig
 from model_export.evaluate.label_ceiling import ceiling, run_outputs
 from model_export.evaluate.truth_ablation import ablation, run_gate_mass
-from model_export.train.features import featurise, subset
+from model_export.train.arrays import featurise, subset
 from model_export.train.run import load_run
 
 GATES = "the model's gate mass as the fine-topic count"

@@ -1,4 +1,4 @@
-"""The tiny real bundle (model_export.export.tiny), built once and cached between runs.
+"""The tiny real bundle (tests/support/tiny_bundle.py), built once and cached between runs.
 
 The cache key hashes the code that makes a bundle (model_export and the shared features), so
 a change to that code rebuilds it. Training it takes under a minute.
@@ -13,13 +13,14 @@ from service.bundle.loader import BundleError, load_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".cache" / "test-bundles"
-SOURCES = ("model_export", "service/features", "service/bundle")
+SOURCES = ("model_export", "service/features", "service/bundle", "tests/support/tiny_bundle.py")
 
 
 def code_hash() -> str:
     digest = hashlib.sha256()
-    for folder in SOURCES:
-        for file in sorted((ROOT / folder).rglob("*.py")):
+    for source in SOURCES:
+        path = ROOT / source
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
             digest.update(file.relative_to(ROOT).as_posix().encode())
             digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
@@ -27,7 +28,7 @@ def code_hash() -> str:
 
 def tiny_bundle(seed: int = 0) -> Path:
     """A verified tiny bundle directory (built now, or reused from the cache)."""
-    from model_export.export.tiny import build_tiny_bundle
+    from tests.support.tiny_bundle import build_tiny_bundle
 
     home = CACHE / f"{code_hash()}-{seed}"
     bundle = home / "bundle"

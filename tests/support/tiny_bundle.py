@@ -18,8 +18,8 @@ from model_export.data.clicklog import split_by_time
 from model_export.data.synth import SynthConfig, synthesize
 from model_export.export.bundle import ExportOptions, export_bundle
 from model_export.model.encoder import TextTower
+from model_export.train.arrays import FeatureSpec
 from model_export.train.config import TrainConfig
-from model_export.train.features import FeatureSpec
 from model_export.train.run import Run, load_run, train_run
 from service.features.prior import ad_bucket, prior_features, unknown_prior
 from service.features.tokens import bucket_length, pad_batch
