@@ -63,8 +63,8 @@ class HeadConfig:
     gate_bias_init: tuple[float, ...] = (-11.0, -2.0)
     # the pair layer reads the candidate and each gate's mass; with ``pair_attended`` also
     # each gate's attended vector and its product with the candidate (heads·2·d inputs
-    # more). Without them: same AUC on the synthetic set (valid 0.8614 vs 0.8615) and on
-    # MovieLens (test 0.7071 vs 0.7074), a head 0.41 → 0.25 ms per 100 candidates.
+    # more). Off by default: they cost the head time for no AUC on either data set
+    # (docs/model.md; `python -m loadtests.bench_model` measures the head).
     pair_attended: bool = False
     # sizes of the k-means partitions of the item vectors, coarse to fine (``clusters.py``):
     # per partition, the count of history items in the candidate's cluster (and in no finer
@@ -200,7 +200,7 @@ class RankingHead(nn.Module):
     def _gate(self, scores: Tensor, cosine: Tensor) -> Tensor:
         """Sigmoid gate of learned scores (N, heads, H) and float64 cosines (N, 1, H): the
         argument is summed in float64, the sigmoid taken in float32 (onnxruntime's float64
-        sigmoid is not vectorised: 6,400 of them per 100 candidates cost ~30 µs)."""
+        sigmoid is not vectorised; `python -m loadtests.bench_model` measures the head)."""
         sharp = self.cosine_weight.double() * cosine + self.gate_bias.double()
         learned = scores * self.gate_log_scale.exp()
         return torch.sigmoid((sharp + learned.double()).float())

@@ -1,8 +1,9 @@
 """Hot routes straight to their endpoint, past FastAPI's middleware stack and router.
 
 ``POST /rank`` runs on every ad request. FastAPI's layers (its error, telemetry and body-limit
-middlewares, routing, dependency solving, an exit stack) cost about 40 µs of CPU per request
-that this route does not use: it reads, limits and parses its body itself. Here the same
+middlewares, routing, dependency solving, an exit stack) cost CPU on every request that this
+route does not use — it reads, limits and parses its body itself (what they cost:
+docs/benchmarks.md, "Request-path changes"). Here the same
 endpoint function runs and the app's own exception handlers render its errors, so the
 answers are those of the FastAPI route, which stays for the OpenAPI docs.
 """
