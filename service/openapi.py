@@ -6,6 +6,7 @@ the structs cannot say is added here from the same sources the code checks: the 
 the settings (id and text lengths, list sizes), the all-or-none rule of bids, and examples.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -17,7 +18,7 @@ from service.ads.protocol import ADS_EXAMPLE, AdsRequest, AdsResponse
 from service.errors import ErrorBody
 from service.events.protocol import EVENTS_EXAMPLE, EventsRequest, EventsResponse
 from service.health.protocol import Health, Readiness
-from service.rank.protocol import RANK_EXAMPLE, RankRequest, RankResponse
+from service.rank.protocol import BID_TYPES, RANK_EXAMPLE, RankRequest, RankResponse
 from service.settings import LimitSettings
 
 WIRE_TYPES = (RankRequest, RankResponse, AdsRequest, AdsResponse, EventsRequest,
@@ -78,8 +79,9 @@ BIDS_ALL_OR_NONE = {"anyOf": [
 ]}  # fmt: skip
 
 
-def components(limits: LimitSettings) -> dict[str, Any]:
-    """The schemas of every wire type, with the settings' limits and the rules in them."""
+def components(limits: LimitSettings, bid_types: Sequence[str] = BID_TYPES) -> dict[str, Any]:
+    """The schemas of every wire type, with the settings' limits, the bid types the model
+    takes, and the rules in them."""
     _, schemas = msgspec.json.schema_components(
         WIRE_TYPES, ref_template="#/components/schemas/{name}"
     )
@@ -87,6 +89,7 @@ def components(limits: LimitSettings) -> dict[str, Any]:
         _constrain(schemas[name]["properties"][prop], keyword, getattr(limits, setting))
     schemas["RankRequest"]["properties"]["candidates"].update(BIDS_ALL_OR_NONE)
     _constrain(schemas["RankRequest"]["properties"]["top_k"], "type", "integer")
+    schemas["Candidate"]["properties"]["bid_type"]["enum"] = list(bid_types)
     for name, example in EXAMPLES.items():
         schemas[name]["examples"] = [example]
     return schemas
@@ -100,10 +103,17 @@ def _constrain(schema: dict[str, Any], keyword: str, value: object) -> None:
 
 
 def openapi(app: FastAPI, limits: LimitSettings) -> dict[str, Any]:
-    if app.openapi_schema:
-        return app.openapi_schema
+    """The schema of the service as it is now: the bid types it takes follow the model being
+    served (cpa only with a conversion head), so it is built per call, not cached — and
+    asked for rarely (docs, client generators)."""
     schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
                          routes=app.routes)  # fmt: skip
-    schema.setdefault("components", {}).setdefault("schemas", {}).update(components(limits))
-    app.openapi_schema = schema
+    schemas = components(limits, _bid_types(app))
+    schema.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
     return schema
+
+
+def _bid_types(app: FastAPI) -> list[str]:
+    svc = getattr(app.state, "svc", None)
+    model = svc.holder.loaded if svc is not None else None
+    return [t for t in BID_TYPES if t != "cpa" or (model is not None and model.has_cvr)]

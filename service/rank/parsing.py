@@ -9,11 +9,12 @@ import numpy as np
 
 from service.errors import InvalidRequest
 from service.features.text import AdText
-from service.rank.protocol import CONTEXT_RANGES, DECODER, Candidate, RankRequest
+from service.rank.protocol import BID_TYPES, CONTEXT_RANGES, DECODER, Candidate, RankRequest
 from service.server.requests import check_count, check_text, decode
 from service.settings import LimitSettings
 
 TEXT_FIELDS = ("title", "description", "category")
+CODES = {name: code for code, name in enumerate(BID_TYPES)}
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class RankInput:
     context: dict[str, Any]
     ad_ids: list[str]
     bids: np.ndarray | None  # float64 (n,) when every candidate has a bid, else None
+    bid_types: np.ndarray | None  # int8 (n,) codes of BID_TYPES with bids, None if all cpc
     texts: dict[int, AdText]  # candidate position → its text, for candidates that sent one
     top_k: int | None
     timeout_ms: float | None
@@ -45,9 +47,10 @@ def parse_rank(body: bytes, limits: LimitSettings) -> RankInput:
     texts = {i: _text(c, f"candidates.{i}", limits) for i, c in enumerate(cands)
              if c.title is not None or c.description is not None
              or c.category is not None}  # fmt: skip
-    return RankInput(req.user_id, req.request_id, req.context, ad_ids,
-                     _bids([c.bid for c in cands]), texts, _top_k(req.top_k), req.timeout_ms,
-                     req.explain)  # fmt: skip
+    bids = _bids([c.bid for c in cands])
+    return RankInput(req.user_id, req.request_id, req.context, ad_ids, bids,
+                     _bid_types(cands) if bids is not None else None, texts,
+                     _top_k(req.top_k), req.timeout_ms, req.explain)  # fmt: skip
 
 
 def check_context(context: dict[str, Any]) -> None:
@@ -62,6 +65,14 @@ def check_context(context: dict[str, Any]) -> None:
         if not whole or value < low or (high is not None and value > high):
             span = f"{low}–{high}" if high is not None else f"≥ {low}"
             raise InvalidRequest(f"context.{name}: {value!r} is not an integer in {span}")
+
+
+def _bid_types(cands: list[Candidate]) -> np.ndarray | None:
+    """Each candidate's bid type as its code in BID_TYPES; None when all are cpc (the usual
+    case: nothing to look up per candidate)."""
+    if all(c.bid_type == "cpc" for c in cands):
+        return None
+    return np.fromiter((CODES[c.bid_type] for c in cands), dtype=np.int8, count=len(cands))
 
 
 def _top_k(top_k: float | None) -> int | None:

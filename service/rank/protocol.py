@@ -56,10 +56,20 @@ RANK_EXAMPLE: dict[str, Any] = {
 }
 
 
+BidType = Literal["cpm", "cpc", "cpa"]
+BID_TYPES: tuple[BidType, ...] = ("cpm", "cpc", "cpa")  # codes 0, 1, 2 in RankInput.bid_types
+BID_TYPE_DOC = (
+    "cpm: per 1,000 impressions (eCPM = bid); cpc, the default: per click (eCPM = bid × p_ctr "
+    "× 1000); cpa: per conversion (eCPM = bid × p_ctr × p_cvr × 1000; needs a model with a "
+    "conversion head). One auction mixes them; the type prices the bid, unused without one."
+)
+
+
 class Candidate(Struct, gc=False):  # holds no containers: never in a cycle
     ad_id: Id
-    bid: Annotated[float, Meta(ge=0, description="price per click: eCPM = bid × p_ctr × 1000; "
-                                "on all candidates or on none")] | None = None  # fmt: skip
+    bid: Annotated[float, Meta(ge=0, description="what the advertiser pays, per bid_type; on "
+                                "all candidates or on none")] | None = None  # fmt: skip
+    bid_type: Annotated[BidType, Meta(description=BID_TYPE_DOC)] = "cpc"
     title: Annotated[str, Meta(description="needed only when the ad is not known yet")] | None = (
         None
     )
@@ -86,15 +96,21 @@ class ExplanationItem(Struct, gc=False):
     weight: float
 
 
+RankedBy = Literal["p_ctr", "cpm", "cpc", "cpa"]
+P_CVR_DOC = "predicted conversion probability of a click, where the model has a conversion head"
+
+
 class RankedAd(Struct, kw_only=True, omit_defaults=True, gc=False):
     ad_id: str
     rank: int
     p_ctr: float
     source: Annotated[Literal["model", "prior"], Meta(
         description="model, or prior when the ad has no vector yet")]  # fmt: skip
-    ecpm: Annotated[float, Meta(description="bid × p_ctr × 1000, when bids were given")] | None = (
-        None
-    )
+    ranked_by: Annotated[RankedBy, Meta(
+        description="p_ctr without bids, else the eCPM formula of the ad's bid_type")]  # fmt: skip
+    ecpm: Annotated[float, Meta(description="expected revenue per 1,000 impressions, when bids "
+                                "were given")] | None = None  # fmt: skip
+    p_cvr: Annotated[float, Meta(description=P_CVR_DOC)] | None = None
     explanation: Annotated[list[ExplanationItem], Meta(
         description="when explain was asked")] | None = None  # fmt: skip
 

@@ -4,14 +4,28 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from service.rank.protocol import ExplanationItem, RankedAd
+from service.rank.protocol import BID_TYPES, ExplanationItem, RankedAd, RankedBy
 
 EXPLAIN_ITEMS = 3
 
 
-def ecpm(p_ctr: np.ndarray, bids: np.ndarray) -> np.ndarray:
-    """Expected revenue per thousand impressions: bid × pCTR × 1000."""
-    return bids * p_ctr * 1000.0
+CPM, CPC, CPA = (BID_TYPES.index(t) for t in ("cpm", "cpc", "cpa"))
+
+
+def ecpm(
+    p_ctr: np.ndarray, bids: np.ndarray, bid_types: np.ndarray | None = None,
+    p_cvr: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
+    """Expected revenue per thousand impressions, one auction for every bid type: a cpm bid
+    as it is, a cpc bid × pCTR × 1000, a cpa bid × pCTR × pCVR × 1000 (``bid_types`` None:
+    all cpc)."""
+    value = bids * p_ctr * 1000.0
+    if bid_types is None:
+        return value
+    value = np.where(bid_types == CPM, bids, value)
+    if p_cvr is not None:
+        value = np.where(bid_types == CPA, value * p_cvr, value)
+    return value
 
 
 def order(scores: np.ndarray, top_k: int | None) -> np.ndarray:
@@ -39,13 +53,16 @@ def ranked_rows(
     from_model: np.ndarray,
     positions: np.ndarray,
     explanations: dict[int, list[ExplanationItem]] | None,
+    ranked_by: Sequence[RankedBy],
 ) -> list[RankedAd]:
-    """Response rows in rank order (``explanations``: by candidate position, when asked)."""
+    """Response rows in rank order (``explanations``: by candidate position, when asked;
+    ``ranked_by``: one formula for all, or one per candidate)."""
     p_list, pos_list, model_list = p_ctr.tolist(), positions.tolist(), from_model.tolist()
     e_list = ecpms.tolist() if ecpms is not None else None
+    one = ranked_by[0] if len(ranked_by) == 1 else None
     return [
         RankedAd(ad_id=ad_ids[i], rank=rank, p_ctr=p_list[i],
-                 source="model" if model_list[i] else "prior",
+                 source="model" if model_list[i] else "prior", ranked_by=one or ranked_by[i],
                  ecpm=None if e_list is None else e_list[i],
                  explanation=None if explanations is None else explanations.get(i, []))
         for rank, i in enumerate(pos_list, start=1)

@@ -8,23 +8,26 @@ and the answer says ``degraded: true`` with the reasons.
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
 
 from service.ads.catalog import AdCatalog
-from service.errors import NotReady, Overloaded
+from service.errors import InvalidRequest, NotReady, Overloaded
 from service.rank.candidates import Candidates, prior_pctr, user_history
 from service.rank.parsing import RankInput
 from service.rank.protocol import (
+    BID_TYPES,
     ENCODER,
     DegradedReason,
     RankedAd,
+    RankedBy,
     RankMetrics,
     RankResponse,
 )
-from service.rank.ranking import ecpm, explanation, order, ranked_rows
+from service.rank.ranking import CPA, ecpm, explanation, order, ranked_rows
 from service.runtime.model import LoadedModel
 from service.runtime.pairs import ScoreResult
 from service.service_state import ServiceState
@@ -55,7 +58,7 @@ class Scores:
 
 def rank_rows(req: RankInput, scores: Scores, user: UserMatrix | None) -> list[RankedAd]:
     """Order by eCPM when bids are given, else by pCTR; top_k; explanations when asked."""
-    ecpms = ecpm(scores.p_ctr, req.bids) if req.bids is not None else None
+    ecpms = ecpm(scores.p_ctr, req.bids, req.bid_types) if req.bids is not None else None
     positions = order(ecpms if ecpms is not None else scores.p_ctr, req.top_k)
     explained = None
     if req.explain:
@@ -63,7 +66,28 @@ def rank_rows(req: RankInput, scores: Scores, user: UserMatrix | None) -> list[R
         att = scores.result.attention if scores.result is not None else None
         explained = {int(pos): explanation(att[j], items) for j, pos in
                      enumerate(scores.model_rows)} if att is not None else {}  # fmt: skip
-    return ranked_rows(req.ad_ids, scores.p_ctr, ecpms, scores.from_model, positions, explained)
+    return ranked_rows(req.ad_ids, scores.p_ctr, ecpms, scores.from_model, positions, explained,
+                       ranked_by(req))  # fmt: skip
+
+
+def ranked_by(req: RankInput) -> Sequence[RankedBy]:
+    """The formula that ranked the ads: one for all, or one per candidate in a mixed auction."""
+    if req.bids is None:
+        return ("p_ctr",)
+    if req.bid_types is None:
+        return ("cpc",)
+    return [BID_TYPES[code] for code in req.bid_types.tolist()]
+
+
+def check_bid_types(req: RankInput, has_cvr: bool, version: str) -> None:
+    """A cpa bid needs a model that predicts conversions."""
+    if req.bid_types is None or has_cvr:
+        return
+    cpa = np.flatnonzero(req.bid_types == CPA)
+    if cpa.size:
+        where = f"candidates.{int(cpa[0])}.bid_type"
+        raise InvalidRequest(f"{where}: cpa needs a model with a conversion head; model "
+                             f"{version} predicts clicks only")  # fmt: skip
 
 
 class RankService:
@@ -103,6 +127,7 @@ class RankRun:
 
     async def answer(self, request_id: str) -> bytes:
         model, req = self.model, self.req
+        check_bid_types(req, model.has_cvr, model.version)
         assert model.rank_batcher is not None
         model.rank_batcher.admit(len(req.ad_ids), self.deadline)
         cands = self._from_cache()

@@ -79,6 +79,11 @@ class LoadedModel:
         return self.bundle.version
 
     @property
+    def has_cvr(self) -> bool:
+        """The ranker predicts conversions too (the bundle says so by its outputs)."""
+        return "p_cvr" in self.bundle.manifest.graphs.ranker.outputs
+
+    @property
     def providers(self) -> dict[str, list[str]]:
         return {"encoder": self.encoder.providers, "ranker": self.ranker.providers}
 

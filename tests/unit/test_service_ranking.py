@@ -37,10 +37,10 @@ def test_explanation_takes_the_heaviest_real_items() -> None:
 def test_ranked_rows_carry_rank_ecpm_source_and_explanations() -> None:
     rows = ranked_rows(
         ["a", "b"], np.array([0.1, 0.2]), np.array([100.0, 50.0]), np.array([True, False]),
-        np.array([0, 1]), {0: [ExplanationItem("i", 1.0)]},
+        np.array([0, 1]), {0: [ExplanationItem("i", 1.0)]}, ("cpc",),
     )  # fmt: skip
     assert msgspec.to_builtins(rows[0]) == {
-        "ad_id": "a", "rank": 1, "p_ctr": 0.1, "ecpm": 100.0, "source": "model",
+        "ad_id": "a", "rank": 1, "p_ctr": 0.1, "ecpm": 100.0, "source": "model", "ranked_by": "cpc",
         "explanation": [{"item_id": "i", "weight": 1.0}]}  # fmt: skip
     assert rows[1].source == "prior" and rows[1].explanation == []
 
