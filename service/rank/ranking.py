@@ -4,6 +4,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from service.errors import InvalidRequest
+from service.rank.parsing import RankInput
 from service.rank.protocol import BID_TYPES, ExplanationItem, RankedAd, RankedBy
 
 EXPLAIN_ITEMS = 3
@@ -67,3 +69,23 @@ def ranked_rows(
                  explanation=None if explanations is None else explanations.get(i, []))
         for rank, i in enumerate(pos_list, start=1)
     ]  # fmt: skip
+
+
+def ranked_by(req: RankInput) -> Sequence[RankedBy]:
+    """The formula that ranked the ads: one for all, or one per candidate in a mixed auction."""
+    if req.bids is None:
+        return ("p_ctr",)
+    if req.bid_types is None:
+        return ("cpc",)
+    return [BID_TYPES[code] for code in req.bid_types.tolist()]
+
+
+def check_bid_types(req: RankInput, has_cvr: bool, version: str) -> None:
+    """A cpa bid needs a model that predicts conversions."""
+    if req.bid_types is None or has_cvr:
+        return
+    cpa = np.flatnonzero(req.bid_types == CPA)
+    if cpa.size:
+        where = f"candidates.{int(cpa[0])}.bid_type"
+        raise InvalidRequest(f"{where}: cpa needs a model with a conversion head; model "
+                             f"{version} predicts clicks only")  # fmt: skip

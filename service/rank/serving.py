@@ -8,26 +8,17 @@ and the answer says ``degraded: true`` with the reasons.
 
 import asyncio
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
 
 from service.ads.catalog import AdCatalog
-from service.errors import InvalidRequest, NotReady, Overloaded
+from service.errors import NotReady, Overloaded
 from service.rank.candidates import Candidates, prior_pctr, user_history
 from service.rank.parsing import RankInput
-from service.rank.protocol import (
-    BID_TYPES,
-    ENCODER,
-    DegradedReason,
-    RankedAd,
-    RankedBy,
-    RankMetrics,
-    RankResponse,
-)
-from service.rank.ranking import CPA, ecpm, explanation, order, ranked_rows
+from service.rank.protocol import ENCODER, DegradedReason, RankedAd, RankMetrics, RankResponse
+from service.rank.ranking import check_bid_types, ecpm, explanation, order, ranked_by, ranked_rows
 from service.runtime.model import LoadedModel
 from service.runtime.pairs import ScoreResult
 from service.service_state import ServiceState
@@ -68,26 +59,6 @@ def rank_rows(req: RankInput, scores: Scores, user: UserMatrix | None) -> list[R
                      enumerate(scores.model_rows)} if att is not None else {}  # fmt: skip
     return ranked_rows(req.ad_ids, scores.p_ctr, ecpms, scores.from_model, positions, explained,
                        ranked_by(req))  # fmt: skip
-
-
-def ranked_by(req: RankInput) -> Sequence[RankedBy]:
-    """The formula that ranked the ads: one for all, or one per candidate in a mixed auction."""
-    if req.bids is None:
-        return ("p_ctr",)
-    if req.bid_types is None:
-        return ("cpc",)
-    return [BID_TYPES[code] for code in req.bid_types.tolist()]
-
-
-def check_bid_types(req: RankInput, has_cvr: bool, version: str) -> None:
-    """A cpa bid needs a model that predicts conversions."""
-    if req.bid_types is None or has_cvr:
-        return
-    cpa = np.flatnonzero(req.bid_types == CPA)
-    if cpa.size:
-        where = f"candidates.{int(cpa[0])}.bid_type"
-        raise InvalidRequest(f"{where}: cpa needs a model with a conversion head; model "
-                             f"{version} predicts clicks only")  # fmt: skip
 
 
 class RankService:

@@ -6,8 +6,7 @@ import pytest
 
 from service.errors import InvalidRequest
 from service.rank.parsing import RankInput, parse_rank
-from service.rank.ranking import ecpm
-from service.rank.serving import check_bid_types, ranked_by
+from service.rank.ranking import check_bid_types, ecpm, ranked_by
 from service.settings import LimitSettings
 
 
