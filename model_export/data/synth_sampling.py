@@ -61,6 +61,7 @@ class Ads:
     popularity: np.ndarray  # relative delivery weight (log-normal skew)
     quality: np.ndarray  # latent logit effect
     offer: np.ndarray  # index into synth_text.OFFERS
+    brand: np.ndarray  # the advertiser's name (it is in the title)
     title: np.ndarray
     description: np.ndarray
 
@@ -196,6 +197,7 @@ def make_ads(rng: np.random.Generator, config: SynthConfig, catalog: Catalog) ->
         popularity=rng.lognormal(0.0, 1.0, n),
         quality=rng.normal(0.0, config.quality_std, n),
         offer=np.array([c.offer for c in copies], dtype=np.int64),
+        brand=np.array([c.brand for c in copies], dtype=object),
         title=np.array([c.title for c in copies], dtype=object),
         description=np.array([c.description for c in copies], dtype=object),
     )

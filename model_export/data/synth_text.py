@@ -120,6 +120,7 @@ class AdCopy(NamedTuple):
     title: str
     description: str
     offer: int  # index into OFFERS
+    brand: str  # the advertiser
 
 
 def ad_copy(
@@ -129,4 +130,4 @@ def ad_copy(
     product, brand = _pick(rng, topic.products), _pick(rng, brands)
     template, offer, pitch = _pick(rng, AD_TEMPLATES), _pick(rng, offers), _pick(rng, PITCHES)
     title = _capitalise(template.format(brand=brand, x=product))
-    return AdCopy(title, f"{OFFERS[offer].phrase}. {pitch}", offer)
+    return AdCopy(title, f"{OFFERS[offer].phrase}. {pitch}", offer, brand)
