@@ -6,12 +6,15 @@ On disk (the documented input format, one JSON object per line, UTF-8):
 ``events.jsonl``       ``{"user_id": str, "item_id": str, "text": str, "type": str, "ts": int}``
                        behaviour: what the user clicked or viewed (``type``: click, view, ...)
 ``impressions.jsonl``  ``{"user_id": str, "ad_id": str, "ts": int, "label": 0|1,
-                       "context": {field: str|int, ...}?, "p_true": float?}``
+                       "context": {field: str|int, ...}?, "p_true": float?,
+                       "converted": 0|1?, "conversion_ts": int?}``
 ``users.jsonl``        optional ``{"user_id": str, "attributes": {name: str|int}}``; attributes
                        join each impression's context (the impression's own values win)
 
 Timestamps are unix seconds. ``p_true`` is the true click probability where it is known
-(synthetic data), so evaluation can report the oracle.
+(synthetic data), so evaluation can report the oracle. ``converted`` says whether a click
+converted (by the time the log was cut), ``conversion_ts`` when; a log whose impressions carry
+no ``converted`` has no conversions, and a conversion task is then off.
 """
 
 from dataclasses import dataclass, field
@@ -28,6 +31,7 @@ CONTEXT_PREFIX = "ctx_"
 AD_COLUMNS = ["ad_id", "title", "description", "category"]
 EVENT_COLUMNS = ["user_id", "item_id", "text", "type", "ts"]
 IMPRESSION_COLUMNS = ["user_id", "ad_id", "ts", "label", "p_true"]
+CONVERSION_COLUMNS = ["converted", "conversion_ts"]  # only in logs with conversions
 
 
 @dataclass
@@ -35,7 +39,9 @@ class ClickLog:
     """Ads, behaviour events and impressions of one data set.
 
     ``impressions`` has the columns of ``IMPRESSION_COLUMNS`` (``p_true`` NaN where unknown)
-    plus one ``ctx_<field>`` column per context field (None where a row lacks it).
+    plus one ``ctx_<field>`` column per context field (None where a row lacks it); a log with
+    conversions also has ``CONVERSION_COLUMNS``: ``converted`` (Int8) and ``conversion_ts``
+    (Int64), NA where unknown or, for the time, where nothing converted.
     """
 
     name: str
@@ -47,9 +53,15 @@ class ClickLog:
     def context_column(self, name: str) -> str:
         return CONTEXT_PREFIX + name
 
+    @property
+    def has_conversions(self) -> bool:
+        """Whether any impression carries a conversion label (else a CVR task is off)."""
+        converted = self.impressions.get("converted")
+        return converted is not None and bool(converted.notna().any())
+
     def summary(self) -> dict[str, object]:
         imps = self.impressions
-        return {
+        summary: dict[str, object] = {
             "name": self.name,
             "ads": len(self.ads),
             "events": len(self.events),
@@ -58,6 +70,16 @@ class ClickLog:
             "ctr": float(imps["label"].mean()) if len(imps) else 0.0,
             "context_fields": list(self.context_fields),
         }
+        if self.has_conversions:
+            summary.update(conversion_summary(imps))
+        return summary
+
+
+def conversion_summary(impressions: pd.DataFrame) -> dict[str, object]:
+    """Conversions, and their rate among the clicks whose conversion label is known."""
+    known = impressions["converted"].notna().to_numpy() & (impressions["label"] == 1).to_numpy()
+    conversions = int(impressions["converted"].sum())
+    return {"conversions": conversions, "cvr": conversions / max(int(known.sum()), 1)}
 
 
 SPLITS = ("train", "valid", "test")

@@ -2,8 +2,9 @@
 
 Two layers, kept apart:
 
-* pure validation: ``parse_ad``, ``parse_event``, ``parse_impression``, ``parse_user`` take one
-  decoded JSON row and return its normalised values (ids as ``str``) or raise ``RowError``;
+* pure validation: ``parse_ad``, ``parse_event``, ``parse_impression`` (with
+  ``parse_conversion`` for its optional conversion label), ``parse_user`` take one decoded
+  JSON row and return its normalised values (ids as ``str``) or raise ``RowError``;
 * file reading: ``read_clicklog`` decodes each line with orjson, runs the parser and either
   raises ``DataError`` (``file:line: field 'x': problem, got value``) at the first invalid row
   or, with ``skip_invalid``, skips it and counts it per file and reason in a ``ReadReport``.
@@ -42,13 +43,18 @@ MAX_EXAMPLES = 10
 MAX_TS = 10**11  # unix seconds before the year 5138; larger values are milliseconds
 AD_KEYS = frozenset({"ad_id", "title", "description", "category"})
 EVENT_KEYS = frozenset({"user_id", "item_id", "text", "type", "ts"})
-IMPRESSION_KEYS = frozenset({"user_id", "ad_id", "ts", "label", "context", "p_true"})
+IMPRESSION_KEYS = frozenset(
+    {"user_id", "ad_id", "ts", "label", "context", "p_true", "converted", "conversion_ts"}
+)
 USER_KEYS = frozenset({"user_id", "attributes"})
 
 Context = dict[str, str | int]
 Ad = tuple[str, str, str, str]
 Event = tuple[str, str, str, str, int]
 Impression = tuple[str, str, int, int, float, Context]
+Conversion = tuple[int | None, int | None]  # converted, conversion_ts: None where absent
+LoggedImpression = tuple[str, str, int, int, float, Context, int | None, int | None]
+NO_CONVERSION: Conversion = (None, None)
 T = TypeVar("T")
 _MISSING = object()
 
@@ -152,16 +158,16 @@ def parse_str(row: Mapping[str, object], name: str, *, required: bool) -> str:
     raise RowError(name, "must be a string", value)
 
 
-def parse_ts(row: Mapping[str, object]) -> int:
+def parse_ts(row: Mapping[str, object], name: str = "ts") -> int:
     """Unix seconds: an integer in [0, 1e11)."""
-    value = row.get("ts")
+    value = row.get(name)
     if type(value) is int and 0 <= value < MAX_TS:
         return value
     if value is None:
-        raise RowError("ts", "missing (required)")
+        raise RowError(name, "missing (required)")
     if type(value) is int:
-        raise RowError("ts", "must be unix seconds in [0, 1e11) (milliseconds?)", value)
-    raise RowError("ts", "must be an integer (unix seconds)", value)
+        raise RowError(name, "must be unix seconds in [0, 1e11) (milliseconds?)", value)
+    raise RowError(name, "must be an integer (unix seconds)", value)
 
 
 def parse_label(row: Mapping[str, object]) -> int:
@@ -241,6 +247,41 @@ def parse_impression(row: object) -> Impression:
         parse_p_true(row),
         {} if context is None else parse_attributes(context, "context"),
     )
+
+
+def parse_conversion(row: Mapping[str, object], ts: int, label: int) -> Conversion:
+    """``(converted, conversion_ts)`` of an impression row, None where absent.
+
+    A conversion follows a click (post-click attribution: ``converted`` 1 needs ``label`` 1),
+    and its time, optional (Ali-CCP has none), is never before the impression's.
+    """
+    converted, when = row.get("converted"), row.get("conversion_ts")
+    if converted is None and when is None:
+        return NO_CONVERSION
+    flag = None if converted is None else _converted(converted, label)
+    if when is None:
+        return flag, None
+    if flag != 1:
+        raise RowError("conversion_ts", "only with converted 1", when)
+    seconds = parse_ts(row, "conversion_ts")
+    if seconds < ts:
+        raise RowError("conversion_ts", "must not be before ts", when, detail=f"ts {ts}")
+    return flag, seconds
+
+
+def _converted(value: object, label: int) -> int:
+    if type(value) is not int or not (value == 0 or value == 1):
+        raise RowError("converted", "must be 0 or 1", value)
+    if value == 1 and label != 1:
+        raise RowError("converted", "a conversion needs a click (label 1)", value)
+    return value
+
+
+def parse_logged_impression(row: object) -> LoggedImpression:
+    """``parse_impression``'s values followed by ``parse_conversion``'s."""
+    impression = parse_impression(row)
+    conversion = parse_conversion(_need_object(row), impression[2], impression[3])
+    return (*impression, *conversion)
 
 
 def parse_user(row: object) -> tuple[str, Context]:
@@ -402,21 +443,23 @@ def _read_users(reader: _Reader, path: Path) -> dict[str, Context]:
     return {user_id: attributes for user_id, attributes in rows.values if attributes}
 
 
-def _known_ad(ad_ids: Iterable[str]) -> Callable[[Impression, int], None]:
+def _known_ad(ad_ids: Iterable[str]) -> Callable[[LoggedImpression, int], None]:
     known = set(ad_ids)
 
-    def check(impression: Impression, line: int) -> None:
+    def check(impression: LoggedImpression, line: int) -> None:
         if impression[1] not in known:
             raise RowError("ad_id", f"not in {ADS_FILE}", impression[1])
 
     return check
 
 
-def _contexts(rows: list[Impression], users: Mapping[str, Context]) -> dict[str, list[object]]:
+def _contexts(
+    rows: list[LoggedImpression], users: Mapping[str, Context]
+) -> dict[str, list[object]]:
     """Context columns: user attributes, overridden by the impression's own context, then
     hour and weekday from ``ts`` where still missing."""
     contexts = {}
-    for position, (user_id, _, ts, _, _, context) in enumerate(rows):
+    for position, (user_id, _, ts, _, _, context, *_) in enumerate(rows):
         if user_id in users:
             context = {**users[user_id], **context}
         contexts[position] = with_time_context(context, ts)
@@ -426,15 +469,28 @@ def _contexts(rows: list[Impression], users: Mapping[str, Context]) -> dict[str,
 def _read_impressions(
     reader: _Reader, path: Path, ad_ids: Iterable[str], users: Mapping[str, Context]
 ) -> pd.DataFrame:
-    rows = reader.rows(path, parse_impression, IMPRESSION_KEYS, _known_ad(ad_ids))
+    rows = reader.rows(path, parse_logged_impression, IMPRESSION_KEYS, _known_ad(ad_ids))
     typed: dict[str, object] = {
         "ts": np.array(rows.column(2), dtype=np.int64),
         "label": np.array(rows.column(3), dtype=np.int64),
         "p_true": np.array(rows.column(4), dtype=np.float64),
+        **_conversion_columns(rows),
     }
     for name, values in sorted(_contexts(rows.values, users).items()):
         typed[CONTEXT_PREFIX + name] = pd.Series(values, dtype=object)
     return _frame(rows, ["user_id", "ad_id"], typed)
+
+
+def _conversion_columns(rows: _Rows[LoggedImpression]) -> dict[str, object]:
+    """``converted`` (Int8) and ``conversion_ts`` (Int64), NA where a row lacks them; none at
+    all when no row has a conversion label (the log then has no conversions)."""
+    converted = rows.column(6)
+    if converted.count(None) == len(converted):
+        return {}
+    return {
+        "converted": pd.array(converted, dtype="Int8"),
+        "conversion_ts": pd.array(rows.column(7), dtype="Int64"),
+    }
 
 
 def read_clicklog(
