@@ -7,8 +7,18 @@ impressions, ads that launch over time (so test data holds cold ads), and partly
 delivery. Each impression's click probability ``p_true`` follows ``synth_truth``; its label is
 drawn from it. Part of the truth (the fine topic) is visible only in text.
 
+With ``cvr_mean > 0`` clicks also convert, with the known probability ``p_cvr_true`` of
+``synth_conversion`` and a delay per advertiser; the log is cut at ``cut_ts``, so a recent
+click's conversion may not be in it yet. Impressions then carry the labels ``converted`` and
+``conversion_ts`` (the documented format) and ads their ``advertiser`` and ``price``. The
+conversion step draws from streams of its own: the click log is the same with or without it.
+
 Ground-truth columns the model must not read (documented here, kept for tests and analysis):
-``ads.topic``, ``ads.quality`` (latent logit effect), ``ads.launch_ts`` and ``events.topic``.
+``ads.topic``, ``ads.quality`` (latent logit effect), ``ads.launch_ts`` and ``events.topic``;
+with conversions also ``impressions.p_cvr_true``, ``p_ctcvr_true`` (= ``p_true·p_cvr_true``),
+``converted_eventually`` (converts within the attribution window, cut or not: for judging
+delay correction), ``ads.price_level``, ``ads.landing_quality`` (latent conversion logit
+effect), ``ads.delay_fast_share`` and ``ads.delay_slow_median_s`` (the advertiser's delays).
 Same seed → identical log; the sub-steps draw from independent seeded streams.
 """
 
@@ -20,6 +30,7 @@ from tqdm import tqdm
 
 from model_export.data.clicklog import CONTEXT_PREFIX, ClickLog
 from model_export.data.synth_catalog import VERTICALS
+from model_export.data.synth_conversion import Conversions, make_conversions
 from model_export.data.synth_sampling import (
     Ads,
     Catalog,
@@ -47,6 +58,7 @@ from model_export.data.synth_truth import (
     topic_counts,
 )
 
+CONVERSION_STREAMS = 4  # ads, users, advertisers, draws (synth_conversion.make_conversions)
 CONTEXT_FIELDS = ["hour", "weekday", "device", "slot", "position", "age_band", "gender", "country"]
 TOPICS: list[str] = [t for v in VERTICALS for t in VERTICALS[v]]
 TOPIC_VERTICAL: dict[str, str] = {t: v for v in VERTICALS for t in VERTICALS[v]}
@@ -79,6 +91,14 @@ class SynthConfig:
     topic_weight: float = 1.2  # a in a·log1p(k_topic)
     vertical_weight: float = 0.3  # b in b·log1p(k_vert)
     quality_std: float = 0.2  # per-ad latent quality (logit)
+    # conversions (synth_conversion); 0 leaves them out: no conversion columns at all
+    cvr_mean: float = 0.0  # expected conversions per click (Ali-CCP: 0.005; shops: 0.02-0.1)
+    intent_std: float = 0.8  # per-user purchase intent (conversion logit)
+    landing_std: float = 0.3  # per-ad latent landing-page quality (conversion logit)
+    delay_within_hour: float = 0.35  # share of conversions within an hour of the click
+    delay_within_day: float = 0.5  # ... within a day
+    attribution_days: float = 30.0  # a conversion later than this after its click never counts
+    cut_lag_days: float = 0.0  # the log is cut this long after the end of the range
     progress: bool = True  # tqdm bars on stderr
 
     @classmethod
@@ -90,12 +110,20 @@ class SynthConfig:
     def end_ts(self) -> int:
         return self.start_ts + self.days * 86_400
 
+    @property
+    def cut_ts(self) -> int:
+        """When the log is cut: conversions after it are not in it."""
+        return self.end_ts + round(self.cut_lag_days * 86_400)
+
 
 def synthesize(config: SynthConfig | None = None) -> ClickLog:
     """Generate the click log of ``config`` (defaults when None); deterministic per seed."""
     config = config or SynthConfig()
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(6)]
-    with tqdm(total=6, desc="synth", disable=not config.progress, leave=False) as bar:
+    # the first six are the click log's; spawning more leaves them as they were
+    seeds = np.random.SeedSequence(config.seed).spawn(6 + CONVERSION_STREAMS)
+    streams = [np.random.default_rng(s) for s in seeds]
+    steps = 6 + (config.cvr_mean > 0)
+    with tqdm(total=steps, desc="synth", disable=not config.progress, leave=False) as bar:
         catalog = make_catalog(streams[0], config)
         bar.update()
         users = make_users(streams[1], config, catalog)
@@ -105,7 +133,8 @@ def synthesize(config: SynthConfig | None = None) -> ClickLog:
         bar.update()
         imps = make_impressions(streams[4], config, catalog, users, ads)
         bar.update()
-        p_true = click_probability(streams[5], config, catalog, ads, events, imps)
+        k_topic, k_vert = _affinity_counts(config, catalog, ads, events, imps)
+        p_true = click_probability(streams[5], config, catalog, ads, imps, k_topic, k_vert)
         labels = (streams[5].random(len(p_true)) < p_true).astype(np.int8)
         bar.update()
         log = ClickLog(
@@ -116,7 +145,28 @@ def synthesize(config: SynthConfig | None = None) -> ClickLog:
             context_fields=list(CONTEXT_FIELDS),
         )
         bar.update()
+        if config.cvr_mean > 0:
+            conversions = make_conversions(
+                streams[6:], config, catalog, ads, imps, k_topic, p_true, labels == 1
+            )
+            _add_conversions(log, ads, conversions, p_true)
+            bar.update()
     return log
+
+
+def _affinity_counts(
+    config: SynthConfig, catalog: Catalog, ads: Ads, events: Events, imps: Impressions
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(k_topic, k_vert)`` of every impression (read by the click and conversion truths)."""
+    ev = pd.DataFrame(
+        {"user_id": events.user, "ts": events.ts, "topic": events.topic,
+         "vertical": catalog.topic_vertical[events.topic]}
+    )  # fmt: skip
+    im = pd.DataFrame(
+        {"user_id": imps.user, "ts": imps.ts, "topic": ads.topic[imps.ad],
+         "vertical": ads.vertical[imps.ad]}
+    )  # fmt: skip
+    return topic_counts(ev, im, config.history_len, progress=config.progress)
 
 
 def click_probability(
@@ -124,19 +174,12 @@ def click_probability(
     config: SynthConfig,
     catalog: Catalog,
     ads: Ads,
-    events: Events,
     imps: Impressions,
+    k_topic: np.ndarray,
+    k_vert: np.ndarray,
 ) -> np.ndarray:
     """The true click probability of every impression (see ``synth_truth``)."""
-    ad_topic, ad_vertical = ads.topic[imps.ad], ads.vertical[imps.ad]
-    ev = pd.DataFrame(
-        {"user_id": events.user, "ts": events.ts, "topic": events.topic,
-         "vertical": catalog.topic_vertical[events.topic]}
-    )  # fmt: skip
-    im = pd.DataFrame(
-        {"user_id": imps.user, "ts": imps.ts, "topic": ad_topic, "vertical": ad_vertical}
-    )
-    k_topic, k_vert = topic_counts(ev, im, config.history_len, progress=config.progress)
+    ad_vertical = ads.vertical[imps.ad]
     age_vertical = rng.normal(0.0, AGE_VERTICAL_STD, (len(AGE_BANDS), len(catalog.verticals)))
     offer_effect = np.array([o.effect for o in OFFERS])[ads.offer[imps.ad]]
     logit = (
@@ -221,3 +264,22 @@ def _impressions_frame(
     }
     frame.update({CONTEXT_PREFIX + name: values for name, values in ctx.items()})
     return pd.DataFrame(frame)
+
+
+def _add_conversions(log: ClickLog, ads: Ads, conversions: Conversions, p_true: np.ndarray) -> None:
+    """The conversion labels and truth as new columns after the click log's own (the labels
+    with the dtypes ``read_clicklog`` gives them)."""
+    merchants, delays = conversions.merchants, conversions.delays
+    advertiser = merchants.advertiser
+    log.ads["advertiser"] = ads.brand
+    log.ads["price"] = merchants.price
+    log.ads["price_level"] = merchants.price_level
+    log.ads["landing_quality"] = merchants.landing
+    log.ads["delay_fast_share"] = delays.fast_share[advertiser]
+    log.ads["delay_slow_median_s"] = np.exp(delays.slow_log_median[advertiser])
+    imps, converted = log.impressions, conversions.converted
+    imps["converted"] = pd.array(converted.astype(np.int8), dtype="Int8")
+    imps["conversion_ts"] = pd.arrays.IntegerArray(conversions.conversion_ts, mask=~converted)
+    imps["p_cvr_true"] = conversions.p_cvr
+    imps["p_ctcvr_true"] = p_true * conversions.p_cvr
+    imps["converted_eventually"] = conversions.eventually.astype(np.int8)
