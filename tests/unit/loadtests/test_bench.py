@@ -105,6 +105,8 @@ async def _slow_server(delay_s: float) -> tuple[asyncio.Server, int]:
                 head = await reader.readuntil(b"\r\n\r\n")
                 length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
                 await reader.readexactly(length)
+                # the server's service time, which the open-loop client must measure: the
+                # subject of these tests (kept), not a wait that orders their steps
                 await asyncio.sleep(delay_s)
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):

@@ -1,11 +1,16 @@
 """The asyncio micro-batcher with a fake model function (no onnxruntime): coalescing,
-deadlines while waiting, callers that leave, shedding, failures."""
+deadlines while waiting, callers that leave, shedding, failures.
+
+The tests order their steps by events, not by sleeping: the fake model function tells the
+event loop when a batch has reached its thread, and the loop is run until what a step needs
+(jobs queued) holds, so a slow or loaded machine only makes them slower, never wrong."""
 
 import asyncio
 import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -15,14 +20,18 @@ from service.runtime.batcher import BatchPolicy, MicroBatcher
 
 
 class SlowDouble:
-    """Doubles each item, holding the model thread until ``release`` is set."""
+    """Doubles each item, holding the model thread until ``release`` is set; ``started`` is
+    set (on the event loop) when a batch has reached the model thread."""
 
     def __init__(self) -> None:
         self.batches: list[list[int]] = []
         self.release = threading.Event()
         self.release.set()
+        self.started = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
 
     def __call__(self, items: list[int]) -> list[int]:
+        self._loop.call_soon_threadsafe(self.started.set)
         self.release.wait(5)
         self.batches.append(items)
         return [2 * i for i in items]
@@ -38,14 +47,27 @@ def deadline(s: float = 5.0) -> float:
     return time.monotonic() + s
 
 
+async def running(fn: SlowDouble) -> None:
+    """Wait until a batch is on the model thread (holding it while ``release`` is clear)."""
+    async with asyncio.timeout(5):
+        await fn.started.wait()
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the event loop run, a turn at a time, until ``condition()`` holds."""
+    async with asyncio.timeout(5):
+        while not condition():
+            await asyncio.sleep(0)
+
+
 async def test_concurrent_submits_are_coalesced_and_answered_in_order() -> None:
     fn = SlowDouble()
     fn.release.clear()
     b = batcher(fn)
     first = asyncio.create_task(b.submit(100, 1, deadline()))
-    await asyncio.sleep(0.02)  # the first batch is now running alone
+    await running(fn)  # the first batch is now running alone
     rest = [asyncio.create_task(b.submit(i, 1, deadline())) for i in range(5)]
-    await asyncio.sleep(0.02)
+    await until(lambda: b.queued_cost == 5)  # all five wait for the thread
     fn.release.set()
     assert await first == 200
     assert await asyncio.gather(*rest) == [0, 2, 4, 6, 8]
@@ -58,13 +80,14 @@ async def test_deadline_is_enforced_while_waiting_and_the_job_is_not_computed() 
     fn.release.clear()
     b = batcher(fn)
     blocker = asyncio.create_task(b.submit(1, 1, deadline()))
-    await asyncio.sleep(0.02)
+    await running(fn)
     with pytest.raises(DeadlineExceeded):
-        await b.submit(2, 1, deadline(0.05))
+        await b.submit(2, 1, deadline(0.05))  # this deadline passing is the subject
     fn.release.set()
     await blocker
-    await asyncio.sleep(0.02)
-    assert fn.batches == [[1]]  # the late job was dropped, not computed
+    # a job queued after the late one is answered only once the queue got past the late one
+    assert await b.submit(3, 1, deadline()) == 6
+    assert fn.batches == [[1], [3]]  # the late job was dropped, not computed
     await b.close()
 
 
@@ -73,16 +96,17 @@ async def test_a_caller_that_left_is_dropped() -> None:
     fn.release.clear()
     b = batcher(fn)
     blocker = asyncio.create_task(b.submit(1, 1, deadline()))
-    await asyncio.sleep(0.02)
+    await running(fn)
     gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     leaving = asyncio.create_task(b.submit(2, 1, deadline(), gone))
-    await asyncio.sleep(0.01)
+    await until(lambda: b.queued_cost == 1)  # queued behind the blocker
     gone.set_result(None)
     with pytest.raises(ClientClosed):
         await leaving
     fn.release.set()
     await blocker
-    assert fn.batches == [[1]]
+    assert await b.submit(3, 1, deadline()) == 6  # answered once the queue got past job 2
+    assert fn.batches == [[1], [3]]
     await b.close()
 
 
@@ -90,14 +114,14 @@ async def test_full_queue_sheds_at_once() -> None:
     fn = SlowDouble()
     fn.release.clear()
     b = batcher(fn, queue_max=3)
-    running = asyncio.create_task(b.submit(0, 1, deadline()))
-    await asyncio.sleep(0.02)
+    computing = asyncio.create_task(b.submit(0, 1, deadline()))
+    await running(fn)
     waiting = [asyncio.create_task(b.submit(i, 1, deadline())) for i in range(3)]
-    await asyncio.sleep(0.01)
+    await until(lambda: b.queued_cost == 3)  # the queue is full
     with pytest.raises(Overloaded):
         await b.submit(9, 1, deadline())
     fn.release.set()
-    await asyncio.gather(running, *waiting)
+    await asyncio.gather(computing, *waiting)
     await b.close()
 
 
@@ -140,7 +164,7 @@ async def test_with_concurrency_one_batches_run_one_at_a_time() -> None:
     fn.release.clear()
     b = batcher(fn)  # concurrency 1, at most 8 items per batch
     jobs = [asyncio.create_task(b.submit(i, 1, deadline())) for i in range(12)]
-    await asyncio.sleep(0.02)
+    await running(fn)
     assert b.queued_cost == 4  # 8 taken into the running batch, the rest wait for the thread
     fn.release.set()
     assert await asyncio.gather(*jobs) == [2 * i for i in range(12)]

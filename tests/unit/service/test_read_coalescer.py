@@ -15,7 +15,7 @@ class FakeStore:
 
     async def mget(self, keys: list[str]) -> list[str]:
         self.calls.append(keys)
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # in flight for a loop turn, as a network read is (no timed wait)
         if self.fail:
             raise ConnectionError("down")
         return [f"value of {k}" for k in keys]
