@@ -1,6 +1,9 @@
 # The README's two set-up commands on a fresh machine:
 #   make run   — create .venv, install, build the default model bundle if missing, serve it
 #   make test  — create .venv, install, run the whole test suite
+# and the inner loop while changing code:
+#   make test-fast — the unit tests only (tests/unit, no slow marks), quiet, stopping at the
+#                    first failure (seconds)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -14,7 +17,7 @@ BUNDLE   ?= models/default
 DEFAULT_MODEL ?= --no-ad-prior --head 'clusters=[16,256]' --second-stage-lr 5e-4 \
                  --head context_mlp=false --head context_cross=true --head ad_context_dim=4
 
-.PHONY: run test install bundle lint typecheck clean-bundle
+.PHONY: run test test-fast install bundle lint typecheck clean-bundle
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +43,9 @@ run: install $(BUNDLE)/manifest.json
 
 test: install
 	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest tests/unit -q -x -m "not slow"
 
 lint: install
 	$(BIN)/ruff check adrank service model_export tests loadtests
