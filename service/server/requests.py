@@ -20,6 +20,7 @@ T = TypeVar("T")
 _INDEX = re.compile(r"\[(\d+)\]")
 _MISSING = re.compile(r"Object missing required field `(.+)`")
 
+
 async def accept(
     request: Request, admin: bool = False, limit: int | None = None
 ) -> tuple[ServiceState, bytes]:
