@@ -62,10 +62,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--out", type=Path, default=Path("reports/bench"), help="where the report goes")
     add("--quick", action="store_true", help="tiny durations and sizes: a smoke run")
     add("--variants", nargs="+", default=[v.name for v in VARIANTS], help="a subset to run")
-    add("--extra", type=extra_variant, action="append", default=[], metavar="NAME=FLAGS",
+    add(
+        "--extra",
+        type=extra_variant,
+        action="append",
+        default=[],
+        metavar="NAME=FLAGS",
         help="one more service variant, e.g. 'rank-c1=--model.ranker-concurrency 1' "
-             "(adrank serve flags; repeatable); 'rank-prev@DIR=' runs the code of the "
-             "checkout DIR (a previous build, e.g. from git worktree add DIR HEAD~1)")
+        "(adrank serve flags; repeatable); 'rank-prev@DIR=' runs the code of the "
+        "checkout DIR (a previous build, e.g. from git worktree add DIR HEAD~1)",
+    )
     add("--concurrency", type=int, nargs="+", default=[1, 16, 64], help="closed-loop clients")
     add("--rates", type=float, nargs="+", default=RATES, help="open-loop requests/s")
     add("--seconds", type=float, default=5.0, help="per closed-loop slice")

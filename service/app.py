@@ -36,6 +36,7 @@ from service.store.redis_store import RedisStore
 
 log = logging.getLogger(__name__)
 
+
 def create_service(settings: Settings) -> ASGIApp:
     metrics = Metrics()
     app = create_app(settings, metrics)

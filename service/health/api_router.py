@@ -23,8 +23,11 @@ READINESS = {"application/json": {"schema": {"$ref": "#/components/schemas/Readi
 PROMETHEUS = {CONTENT_TYPE: {"schema": {"type": "string"}}}
 
 
-@router.get("/healthz", summary="Alive (the process answers)",
-            responses={**answers("Health", "alive"), **KEY_ERRORS})
+@router.get(
+    "/healthz",
+    summary="Alive (the process answers)",
+    responses={**answers("Health", "alive"), **KEY_ERRORS},
+)
 async def healthz(request: Request) -> Response:
     svc: ServiceState = request.app.state.svc
     if svc.settings.auth.protect_health:
@@ -35,8 +38,11 @@ async def healthz(request: Request) -> Response:
 @router.get(
     "/readyz",
     summary="Ready: model loaded and warm, batchers running, Redis reachable",
-    responses={200: {"description": "ready", "content": READINESS}, **KEY_ERRORS,
-               503: {"description": "not ready; the body says why", "content": READINESS}},
+    responses={
+        200: {"description": "ready", "content": READINESS},
+        **KEY_ERRORS,
+        503: {"description": "not ready; the body says why", "content": READINESS},
+    },
 )
 async def readyz(request: Request) -> Response:
     svc: ServiceState = request.app.state.svc
@@ -67,8 +73,7 @@ async def readyz(request: Request) -> Response:
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"description": "Prometheus text format", "content": PROMETHEUS},
-               **KEY_ERRORS},
+    responses={200: {"description": "Prometheus text format", "content": PROMETHEUS}, **KEY_ERRORS},
 )
 async def metrics(request: Request) -> Response:
     svc: ServiceState = request.app.state.svc

@@ -59,8 +59,8 @@ def check_context(context: dict[str, Any]) -> None:
         value = context.get(name)
         if value is None:
             continue
-        whole = isinstance(value, int | float) and not isinstance(value, bool) and value == int(
-            value
+        whole = (
+            isinstance(value, int | float) and not isinstance(value, bool) and value == int(value)
         )
         if not whole or value < low or (high is not None and value > high):
             span = f"{low}–{high}" if high is not None else f"≥ {low}"

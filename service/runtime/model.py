@@ -95,9 +95,14 @@ class LoadedModel:
         """Create and start the batchers (on the running event loop)."""
         self.metrics = metrics
         b = settings.batch
-        rank_policy = BatchPolicy(b.max_pairs, b.max_requests, b.queue_max_pairs,
-                                  b.max_wait_ms / 1e3, settings.model.ranker_concurrency or 1,
-                                  settings.model.ranker_nice)
+        rank_policy = BatchPolicy(
+            b.max_pairs,
+            b.max_requests,
+            b.queue_max_pairs,
+            b.max_wait_ms / 1e3,
+            settings.model.ranker_concurrency or 1,
+            settings.model.ranker_nice,
+        )
         enc_policy = BatchPolicy(256, 64, b.encoder_queue_max_texts, 0.0)
         # on a GPU a whole batch is one call; on CPU calls are cut by ``call_max_pairs``
         call_pairs = b.max_pairs if self.ranker.on_gpu else b.call_max_pairs

@@ -30,8 +30,16 @@ def test_without_bids_ads_are_ranked_by_pctr(client: httpx.Client) -> None:
 
 def test_a_cpa_bid_on_a_model_without_a_conversion_head_is_422(client: httpx.Client) -> None:
     ids = put_ads(client)
-    r = client.post("/rank", json={"user_id": uid("u"), "candidates": [
-        {"ad_id": ids[0], "bid": 1.0}, {"ad_id": ids[1], "bid": 30.0, "bid_type": "cpa"}]})
+    r = client.post(
+        "/rank",
+        json={
+            "user_id": uid("u"),
+            "candidates": [
+                {"ad_id": ids[0], "bid": 1.0},
+                {"ad_id": ids[1], "bid": 30.0, "bid_type": "cpa"},
+            ],
+        },
+    )
     assert r.status_code == 422
     assert r.json()["error"].startswith("candidates.1.bid_type: cpa needs a model with a "
                                         "conversion head")  # fmt: skip

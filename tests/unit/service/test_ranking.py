@@ -92,9 +92,15 @@ def test_a_full_body_with_unknown_fields_is_read() -> None:
 
 @pytest.mark.parametrize(
     ("context", "field"),
-    [({"hour": 99}, "hour"), ({"hour": -1}, "hour"), ({"hour": "20"}, "hour"),
-     ({"hour": 3.5}, "hour"), ({"hour": True}, "hour"), ({"weekday": 7}, "weekday"),
-     ({"position": 0}, "position")],
+    [
+        ({"hour": 99}, "hour"),
+        ({"hour": -1}, "hour"),
+        ({"hour": "20"}, "hour"),
+        ({"hour": 3.5}, "hour"),
+        ({"hour": True}, "hour"),
+        ({"weekday": 7}, "weekday"),
+        ({"position": 0}, "position"),
+    ],
 )
 def test_context_values_outside_their_range_are_refused(context: dict, field: str) -> None:
     with pytest.raises(InvalidRequest, match=rf"^context\.{field}: .* is not an integer in"):
