@@ -103,8 +103,8 @@ def extra_variant(spec: str) -> Variant:
         raise argparse.ArgumentTypeError("expected rank-NAME=FLAGS (a name starting with rank)")
     if at and not (Path(root) / "adrank" / "serve_cli.py").is_file():
         raise argparse.ArgumentTypeError(f"{root} is not an adrank checkout")
-    variant = Variant(name, tuple(shlex.split(flags)))
-    return Variant(name, variant.flags, Path(root).resolve()) if at else variant
+    parsed = tuple(shlex.split(flags))
+    return Variant(name, parsed, Path(root).resolve()) if at else Variant(name, parsed)
 
 
 def rank_requests(world: World, port: int, args: argparse.Namespace, n: int = 500) -> list[bytes]:

@@ -27,7 +27,13 @@ WIRE_TYPES = (RankRequest, RankResponse, AdsRequest, AdsResponse, EventsRequest,
 EXAMPLES = {"RankRequest": RANK_EXAMPLE, "AdsRequest": ADS_EXAMPLE, "EventsRequest": EVENTS_EXAMPLE,
             "ReloadRequest": {"bundle_path": "models/v2"}}  # fmt: skip
 
-_ERROR_BODY = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+
+def json_content(name: str) -> dict[str, Any]:
+    """The ``content`` of a JSON body whose schema is the component ``name``."""
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
+
+
+_ERROR_BODY = json_content("ErrorBody")
 _RETRY_AFTER = {"Retry-After": {"description": "seconds", "schema": {"type": "string"}}}
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "no API key", "content": _ERROR_BODY},
@@ -42,15 +48,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 def json_body(name: str, required: bool = True) -> dict[str, Any]:
     """``openapi_extra`` declaring a JSON body of the schema ``name`` (from ``components``),
     for routes that parse their body themselves."""
-    ref = {"$ref": f"#/components/schemas/{name}"}
-    content = {"application/json": {"schema": ref}}
-    return {"requestBody": {"required": required, "content": content}}
+    return {"requestBody": {"required": required, "content": json_content(name)}}
 
 
 def answers(name: str, description: str = "OK") -> dict[int | str, dict[str, Any]]:
     """``responses`` of a route whose 200 is the JSON schema ``name`` (no errors: add them)."""
-    ok_body = {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
-    return {200: {"description": description, "content": ok_body}}
+    return {200: {"description": description, "content": json_content(name)}}
 
 
 # (schema, property) → (JSON Schema keyword, the setting that limits it)

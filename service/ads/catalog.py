@@ -64,10 +64,10 @@ class AdCatalog:
     async def _encode(
         self, model: LoadedModel, ids: list[str], texts: list[AdText], futures: list[Pending]
     ) -> None:
-        timeout_s = self.svc.settings.batch.write_timeout_ms / 1000
+        deadline = self.svc.deadline_in(self.svc.settings.batch.write_timeout_ms / 1000)
         vectors: np.ndarray | None = None
         try:
-            vectors = await self._vectors(model, ids, texts, time.monotonic() + timeout_s, "rank")
+            vectors = await self._vectors(model, ids, texts, deadline, "rank")
         except Unavailable as exc:
             log.warning("new ads not encoded: %s", exc, extra={"ads": len(ids)})
         finally:

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from service.auth import authorize
 from service.health.protocol import Health, Readiness
 from service.metrics import CONTENT_TYPE
-from service.openapi import ERRORS, answers
+from service.openapi import ERRORS, answers, json_content
 from service.server.requests import ok
 from service.service_state import ServiceState
 
@@ -19,7 +19,7 @@ PING_TIMEOUT_S = 0.25
 
 # 401/403 where the settings protect the route
 KEY_ERRORS: dict[int | str, dict] = {401: ERRORS[401], 403: ERRORS[403]}
-READINESS = {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}}
+READINESS = json_content("Readiness")
 PROMETHEUS = {CONTENT_TYPE: {"schema": {"type": "string"}}}
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from service.errors import InvalidRequest
 from service.features.text import AdText
-from service.rank.protocol import BID_TYPES, CONTEXT_RANGES, DECODER, Candidate, RankRequest
+from service.rank.protocol import BID_TYPES, CONTEXT_RANGES, DECODER, Candidate
 from service.server.requests import check_count, check_text, decode
 from service.settings import LimitSettings
 
@@ -100,5 +100,3 @@ def _bids(bids: list[float | None]) -> np.ndarray | None:
         )
     return np.array(bids, dtype=np.float64)
 
-
-__all__ = ["RankInput", "RankRequest", "check_context", "parse_rank"]

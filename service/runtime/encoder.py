@@ -9,7 +9,6 @@ Texts are tokenised, sorted by length, cut into batches whose padded size stays 
 token budget, padded to the bundle's length buckets, run, and put back in input order.
 """
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -119,9 +118,3 @@ class TextEncoder:
                 if n * width <= self.max_tokens_per_batch or n == 1:
                     ids = np.full((n, width), 101, dtype=np.int64)
                     self._run(ids, np.ones_like(ids))
-
-
-def split_rows(vectors: np.ndarray, counts: Sequence[int]) -> list[np.ndarray]:
-    """Each caller's rows of a concatenated encoder output."""
-    bounds = np.cumsum([0, *counts])
-    return [vectors[a:b] for a, b in itertools.pairwise(bounds)]

@@ -1,11 +1,16 @@
-"""The pure part of the micro-batcher: a queued job, and forming a batch from the queue.
+"""The pure part of the micro-batcher: a queued job, forming a batch from the queue, and
+handing each job its rows of the batch's output.
 
 No event loop, no model: what :class:`service.runtime.batcher.MicroBatcher` runs on.
 """
 
+import itertools
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 
 @dataclass(eq=False)
@@ -47,3 +52,9 @@ def form_batch(
             batch.append(queue.popleft())
             cost += job.cost
     return batch, expired
+
+
+def split_rows(rows: np.ndarray, counts: Sequence[int]) -> list[np.ndarray]:
+    """Each job's consecutive rows of a batch's output (``counts``: rows per job, in order)."""
+    bounds = np.cumsum([0, *counts])
+    return [rows[a:b] for a, b in itertools.pairwise(bounds)]

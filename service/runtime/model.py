@@ -19,7 +19,8 @@ from service.bundle.loader import Bundle, load_bundle
 from service.features.prior import ad_bucket, prior_features, unknown_prior
 from service.metrics import Metrics
 from service.runtime.batcher import BatchPolicy, MicroBatcher
-from service.runtime.encoder import TextEncoder, split_rows
+from service.runtime.encoder import TextEncoder
+from service.runtime.job_queue import split_rows
 from service.runtime.pairs import plan_calls, score_calls
 from service.runtime.ranker import Ranker
 from service.settings import Settings

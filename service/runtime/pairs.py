@@ -6,7 +6,6 @@ every request to the largest candidate count. Assembling (``plan_calls``) runs o
 loop and only ``score_calls`` on a model thread (see service.runtime.batcher on why).
 """
 
-import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.metrics import Metrics
+from service.runtime.job_queue import split_rows
 from service.runtime.ranker import Ranker, RankerInputs
 
 
@@ -89,8 +89,7 @@ def split_pairs(
     """Each request's slice of the outputs, in block order."""
     if len(p_ctr) != sum(counts):
         raise ValueError(f"ranker returned {len(p_ctr)} scores for {sum(counts)} pairs")
-    bounds = np.cumsum([0, *counts])
-    return [(p_ctr[a:b], attention[a:b]) for a, b in itertools.pairwise(bounds)]
+    return list(zip(split_rows(p_ctr, counts), split_rows(attention, counts), strict=True))
 
 
 @dataclass(frozen=True)

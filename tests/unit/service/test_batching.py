@@ -6,8 +6,7 @@ from collections import deque
 import numpy as np
 import pytest
 
-from service.runtime.encoder import split_rows
-from service.runtime.job_queue import Job, form_batch
+from service.runtime.job_queue import Job, form_batch, split_rows
 from service.runtime.pairs import PairBlock, assemble_pairs, call_groups, plan_calls, split_pairs
 
 
