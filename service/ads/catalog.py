@@ -46,20 +46,28 @@ class AdCatalog:
     def encode_in_background(
         self, model: LoadedModel, ids: Sequence[str], texts: Sequence[AdText]
     ) -> list[Pending]:
-        """Each ad's pending vector: joined where its encoding is already under way, else
-        started (raises Unavailable when the encoder cannot take the work)."""
-        version = model.version
-        new = {a: t for a, t in zip(ids, texts, strict=True) if (version, a) not in self._pending}
+        """Each ad's pending vector: done where it was encoded since the caller looked (the
+        caller's lookup and this call are apart by a Redis read), joined where its encoding
+        is under way, else started (raises Unavailable when the encoder cannot take the work)."""
+        version, loop = model.version, asyncio.get_running_loop()
+        cached = model.ad_cache.gather(ids)
+        known = cached.have.tolist()
+        ready: dict[str, Pending] = {}
+        for ad_id, vector, have in zip(ids, cached.vectors, known, strict=True):
+            if have:
+                ready[ad_id] = loop.create_future()
+                ready[ad_id].set_result(vector)
+        new = {a: t for a, t, have in zip(ids, texts, known, strict=True)
+               if not have and (version, a) not in self._pending}  # fmt: skip
         if new:
             assert model.encode_batcher is not None
             model.encode_batcher.admit(len(new))
-            loop = asyncio.get_running_loop()
             futures = [loop.create_future() for _ in new]
             for ad_id, future in zip(new, futures, strict=True):
                 self._pending[version, ad_id] = future
             self.svc.spawn(self._encode(model, list(new), list(new.values()), futures),
                            "encode new ads")  # fmt: skip
-        return [self._pending[version, a] for a in ids]
+        return [ready[a] if a in ready else self._pending[version, a] for a in ids]
 
     async def _encode(
         self, model: LoadedModel, ids: list[str], texts: list[AdText], futures: list[Pending]
