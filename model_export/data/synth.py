@@ -7,11 +7,13 @@ impressions, ads that launch over time (so test data holds cold ads), and partly
 delivery. Each impression's click probability ``p_true`` follows ``synth_truth``; its label is
 drawn from it. Part of the truth (the fine topic) is visible only in text.
 
-With ``cvr_mean > 0`` clicks also convert, with the known probability ``p_cvr_true`` of
+With ``cvr_mean > 0`` (the default) clicks also convert, with the known probability ``p_cvr_true`` of
 ``synth_conversion`` and a delay per advertiser; the log is cut at ``cut_ts``, so a recent
 click's conversion may not be in it yet. Impressions then carry the labels ``converted`` and
-``conversion_ts`` (the documented format) and ads their ``advertiser`` and ``price``. The
-conversion step draws from streams of its own: the click log is the same with or without it.
+``conversion_ts`` (the documented format) and ads their ``advertiser`` and ``price``; the price
+ends the ad's description ("From $89.90."), the one visible part of what drives conversions
+besides the offer and the context. The conversion step draws from streams of its own: clicks
+are the same with or without it.
 
 Ground-truth columns the model must not read (documented here, kept for tests and analysis):
 ``ads.topic``, ``ads.quality`` (latent logit effect), ``ads.launch_ts`` and ``events.topic``;
@@ -92,7 +94,7 @@ class SynthConfig:
     vertical_weight: float = 0.3  # b in b·log1p(k_vert)
     quality_std: float = 0.2  # per-ad latent quality (logit)
     # conversions (synth_conversion); 0 leaves them out: no conversion columns at all
-    cvr_mean: float = 0.0  # expected conversions per click (Ali-CCP: 0.005; shops: 0.02-0.1)
+    cvr_mean: float = 0.1  # expected conversions per click (Ali-CCP: 0.005; shops: 0.02-0.1)
     intent_std: float = 0.8  # per-user purchase intent (conversion logit)
     landing_std: float = 0.3  # per-ad latent landing-page quality (conversion logit)
     delay_within_hour: float = 0.35  # share of conversions within an hour of the click
@@ -273,6 +275,8 @@ def _add_conversions(log: ClickLog, ads: Ads, conversions: Conversions, p_true: 
     advertiser = merchants.advertiser
     log.ads["advertiser"] = ads.brand
     log.ads["price"] = merchants.price
+    log.ads["description"] = [f"{d} From ${p:,.2f}." for d, p in
+                              zip(log.ads["description"], merchants.price, strict=True)]  # fmt: skip
     log.ads["price_level"] = merchants.price_level
     log.ads["landing_quality"] = merchants.landing
     log.ads["delay_fast_share"] = delays.fast_share[advertiser]

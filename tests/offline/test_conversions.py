@@ -63,19 +63,23 @@ def _clicks(log: ClickLog) -> pd.DataFrame:
 
 def test_the_default_click_log_is_the_same_with_conversions() -> None:
     """The conversion step draws from streams of its own: every column of the default log
-    (300k impressions), the click labels included, is the same with or without it."""
-    plain = synthesize(SynthConfig(progress=False))
-    with_conversions = synthesize(SynthConfig(progress=False, cvr_mean=0.05))
+    (300k impressions), the click labels included, is the same with or without it; only the
+    ads' descriptions gain their price."""
+    plain = synthesize(SynthConfig(progress=False, cvr_mean=0.0))
+    with_conversions = synthesize(SynthConfig(progress=False))
     for name in ("ads", "events", "impressions"):
         before, after = getattr(plain, name), getattr(with_conversions, name)
         assert list(after.columns[: len(before.columns)]) == list(before.columns)
-        pd.testing.assert_frame_equal(after[before.columns], before)
+        same = [c for c in before.columns if not (name == "ads" and c == "description")]
+        pd.testing.assert_frame_equal(after[same], before[same])
+    priced = plain.ads["description"] + with_conversions.ads["price"].map(" From ${:,.2f}.".format)
+    assert (with_conversions.ads["description"] == priced).all()
     added = list(with_conversions.impressions.columns[len(plain.impressions.columns) :])
     assert added == CONVERSION_COLUMNS + TRUTH_COLUMNS
 
 
 def test_without_cvr_mean_there_are_no_conversions() -> None:
-    plain = synthesize(SynthConfig.small())
+    plain = synthesize(replace(SynthConfig.small(), cvr_mean=0.0))
     ctx = [plain.context_column(f) for f in CONTEXT_FIELDS]
     assert list(plain.impressions.columns) == IMPRESSION_COLUMNS + ctx
     assert not plain.has_conversions
