@@ -7,6 +7,8 @@ returned to the caller in the ``metrics`` field of ``/rank``.
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from service.events.protocol import OUTCOME_TYPES
+
 _MS = (0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 25, 50, 100, 250, 500, 1000, 2500)
 _SECONDS = tuple(b / 1000 for b in _MS)
 _PAIRS = (1, 10, 50, 100, 200, 400, 800, 1600, 3200, 6400)
@@ -67,6 +69,14 @@ class Metrics:
             "adrank_encoded_texts_total", "texts run through the encoder", ["source"], registry=r
         )
         self.reloads = Counter("adrank_reloads_total", "model reloads", ["result"], registry=r)
+        self.outcomes = Counter(
+            "adrank_outcomes_total", "ad outcomes reported to /events", ["type"], registry=r
+        )
+        for kind in OUTCOME_TYPES:  # every type from 0: a rate over a missing series is no data
+            self.outcomes.labels(kind)
+        self.conversion_value = Counter(
+            "adrank_conversion_value_total", "sum of the values of reported conversions",
+            registry=r)  # fmt: skip
         self.model_info = Info("adrank_model", "the model being served", registry=r)
 
     def exposition(self) -> bytes:

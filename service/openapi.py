@@ -3,7 +3,8 @@ declarations routes use for the bodies they parse themselves and for their answe
 
 The structs that decode requests and encode answers are the one source of the schema; what
 the structs cannot say is added here from the same sources the code checks: the limits of
-the settings (id and text lengths, list sizes), the all-or-none rule of bids, and examples.
+the settings (id and text lengths, list sizes), the all-or-none rule of bids, the rules of
+/events (an event or an outcome, a value only on a conversion), and examples.
 """
 
 from collections.abc import Sequence
@@ -73,12 +74,28 @@ LIMITS = {
     ("Event", "user_id"): ("maxLength", "max_id_chars"),
     ("Event", "item_id"): ("maxLength", "max_id_chars"),
     ("Event", "text"): ("maxLength", "max_text_chars"),
+    ("EventsRequest", "outcomes"): ("maxItems", "max_events"),
+    ("Outcome", "request_id"): ("maxLength", "max_id_chars"),
+    ("Outcome", "ad_id"): ("maxLength", "max_id_chars"),
+    ("Outcome", "user_id"): ("maxLength", "max_id_chars"),
 }
 
 # every candidate has a number as its bid (rank by eCPM), or none has one (rank by pCTR)
 BIDS_ALL_OR_NONE = {"anyOf": [
     {"items": {"required": ["bid"], "properties": {"bid": {"type": "number"}}}},
     {"items": {"properties": {"bid": {"type": "null"}}}},
+]}  # fmt: skip
+
+# /events carries at least one behaviour event or one outcome (both lists default to empty)
+EVENT_OR_OUTCOME = {"anyOf": [
+    {"required": ["events"], "properties": {"events": {"minItems": 1}}},
+    {"required": ["outcomes"], "properties": {"outcomes": {"minItems": 1}}},
+]}  # fmt: skip
+
+# an outcome's value is a conversion's: on any other type it is absent (or null)
+VALUE_ON_CONVERSIONS = {"anyOf": [
+    {"properties": {"type": {"const": "conversion"}}},
+    {"properties": {"value": {"type": "null"}}},
 ]}  # fmt: skip
 
 
@@ -91,6 +108,8 @@ def components(limits: LimitSettings, bid_types: Sequence[str] = BID_TYPES) -> d
     for (name, prop), (keyword, setting) in LIMITS.items():
         _constrain(schemas[name]["properties"][prop], keyword, getattr(limits, setting))
     schemas["RankRequest"]["properties"]["candidates"].update(BIDS_ALL_OR_NONE)
+    schemas["EventsRequest"].update(EVENT_OR_OUTCOME)
+    schemas["Outcome"].update(VALUE_ON_CONVERSIONS)
     _constrain(schemas["RankRequest"]["properties"]["top_k"], "type", "integer")
     schemas["Candidate"]["properties"]["bid_type"]["enum"] = list(bid_types)
     for name, example in EXAMPLES.items():

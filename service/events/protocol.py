@@ -1,6 +1,12 @@
-"""Wire shapes of ``POST /events`` (decoding, answers and the OpenAPI schema)."""
+"""Wire shapes of ``POST /events`` (decoding, answers and the OpenAPI schema).
 
-from typing import Annotated, Any
+Two kinds of event: behaviour (what a user read or clicked: their history in Redis, what
+/rank scores against) and ad outcomes (what happened to an ad /rank ranked: counted in the
+Prometheus metrics, never stored). Rules across fields (at least one of either, a value only
+on a conversion) are checked in the router and written into the schema by service.openapi.
+"""
+
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -14,8 +20,23 @@ EVENTS_EXAMPLE: dict[str, Any] = {
             "type": "click",
             "ts": 1763900000,
         }
-    ]
+    ],
+    "outcomes": [
+        {"request_id": "req-7f3a", "ad_id": "ad-1001", "type": "impression", "ts": 1763900000},
+        {"request_id": "req-7f3a", "ad_id": "ad-1001", "type": "click", "ts": 1763900004},
+        {
+            "request_id": "req-7f3a",
+            "ad_id": "ad-1001",
+            "type": "conversion",
+            "user_id": "u-1842",
+            "ts": 1763903600,
+            "value": 49.9,
+        },
+    ],
 }
+
+OutcomeType = Literal["impression", "click", "conversion"]
+OUTCOME_TYPES: tuple[OutcomeType, ...] = ("impression", "click", "conversion")
 
 
 class Event(Struct, gc=False):
@@ -26,14 +47,28 @@ class Event(Struct, gc=False):
     ts: Annotated[float, Meta(ge=0, description="unix seconds; now when absent")] | None = None
 
 
+class Outcome(Struct, gc=False):
+    request_id: Annotated[str, Meta(min_length=1, description="the request_id /rank answered "
+                                    "with")]  # fmt: skip
+    ad_id: Annotated[str, Meta(min_length=1)]
+    type: OutcomeType
+    user_id: Annotated[str, Meta(min_length=1)] | None = None
+    ts: Annotated[float, Meta(ge=0, description="unix seconds")] | None = None
+    value: Annotated[float, Meta(ge=0, description="what the conversion was worth, in currency "
+                                 "units; conversions only")] | None = None  # fmt: skip
+
+
 class EventsRequest(Struct):
-    events: Annotated[list[Event], Meta(min_length=1)]
+    events: list[Event] = []
+    outcomes: Annotated[list[Outcome], Meta(description="what happened to ads /rank ranked: "
+                                            "counted in /metrics, not stored")] = []  # fmt: skip
 
 
 class EventsResponse(Struct):
     model_version: str
-    accepted: int
+    accepted: Annotated[int, Meta(description="behaviour events applied")]
     users: int
+    outcomes: Annotated[int, Meta(description="outcomes counted")]
 
 
 DECODER = msgspec.json.Decoder(EventsRequest)

@@ -1,15 +1,17 @@
 """Apply behaviour events: encode the new items' texts, then per user one atomic
-read-modify-write of the raw history and the behaviour matrix (see RedisStore.update_user)."""
+read-modify-write of the raw history and the behaviour matrix (see RedisStore.update_user).
+Count ad outcomes in the metrics: they need neither Redis nor the model."""
 
 import asyncio
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import numpy as np
 
 from service.events.history import build_matrix, known_vectors, merge_history, missing_texts
-from service.events.protocol import Event, EventsRequest, EventsResponse
+from service.events.protocol import Event, EventsRequest, EventsResponse, Outcome
 from service.features.text import item_text
+from service.metrics import Metrics
 from service.runtime.model import LoadedModel
 from service.service_state import ServiceState
 from service.store.codec import (
@@ -26,18 +28,26 @@ class EventsService:
         self.svc = svc
 
     async def apply(self, req: EventsRequest) -> EventsResponse:
-        with self.svc.holder.use() as model:
-            return await self._apply(model, req)
+        """Behaviour events first, outcomes counted after: a request refused on the way
+        (Redis down) counts none of its outcomes, so its retry does not count them twice."""
+        version, users = self.svc.holder.model.version, 0
+        if req.events:
+            with self.svc.holder.use() as model:
+                version, users = model.version, await self._apply(model, req.events)
+        count_outcomes(self.svc.metrics, req.outcomes)
+        return EventsResponse(version, accepted=len(req.events), users=users,
+                              outcomes=len(req.outcomes))  # fmt: skip
 
-    async def _apply(self, model: LoadedModel, req: EventsRequest) -> EventsResponse:
+    async def _apply(self, model: LoadedModel, events: list[Event]) -> int:
+        """Apply the events; the number of users they updated."""
         deadline = self.svc.deadline_in(self.svc.settings.batch.write_timeout_ms / 1000)
-        by_user = group_events(req.events, now=time.time())
+        by_user = group_events(events, now=time.time())
         fresh = [i for items in by_user.values() for i in items]
         vectors = await self._encode(model, missing_texts(fresh, {}), deadline)
         await asyncio.gather(
             *(self._update_user(model, u, items, vectors, deadline) for u, items in by_user.items())
         )
-        return EventsResponse(model.version, accepted=len(req.events), users=len(by_user))
+        return len(by_user)
 
     async def _encode(
         self, model: LoadedModel, items: list[BehaviourItem], deadline: float
@@ -74,3 +84,12 @@ def group_events(events: list[Event], now: float) -> dict[str, list[BehaviourIte
         ts = e.ts if e.ts is not None else now
         by_user[e.user_id].append(BehaviourItem(e.item_id, item_text(e.text), e.type, ts))
     return dict(by_user)
+
+
+def count_outcomes(metrics: Metrics, outcomes: list[Outcome]) -> None:
+    """One increment per type seen, not per outcome (a batch holds up to max_events)."""
+    for kind, n in Counter(o.type for o in outcomes).items():
+        metrics.outcomes.labels(kind).inc(n)
+    value = sum(o.value for o in outcomes if o.value is not None)
+    if value:
+        metrics.conversion_value.inc(value)
