@@ -18,6 +18,14 @@ def tiny_bundle() -> Path:
 
 
 @pytest.fixture(scope="session")
+def clicks_only_bundle() -> Path:
+    """The tiny bundle's model without a conversion tower (pCTR only)."""
+    from tests.support.bundles import tiny_bundle as build
+
+    return build(seed=0, cvr=False)
+
+
+@pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
     server = RedisProcess(tmp_path_factory.mktemp("redis"))
     server.start()

@@ -21,8 +21,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_data_args(p)
     p.add_argument("--split", choices=("train", "valid", "test"), default="test")
     p.add_argument("--din", action="store_true", help="also train and score DeepCTR-Torch's DIN")
+    p.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="NAME=RUN_DIR",
+        help="with conversions: another run to compare per task on the same split, e.g. "
+        "clicked_only=runs/clicked-only (repeatable)",
+    )
     p.add_argument("--out", type=Path, default=None, help="report directory (default RUN_DIR/eval)")
     p.set_defaults(run=run)
+
+
+def _named_run(item: str) -> tuple[str, Path]:
+    name, sep, path = item.partition("=")
+    if not sep or not name or not Path(path).is_dir():
+        raise SystemExit(f"--baseline {item!r}: expected NAME=RUN_DIR with an existing RUN_DIR")
+    return name, Path(path)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -33,7 +48,11 @@ def run(args: argparse.Namespace) -> None:
     log = load_source(args.data, args.cache_dir, args.skip_invalid)
     split = split_for(log, args.protocol, args.seed)
     out = args.out or args.run_dir / "eval"
-    options = EvalOptions(args.split, args.din, args.seed, args.cache_dir)
+    baselines = dict(_named_run(item) for item in args.baseline)
+    options = EvalOptions(args.split, args.din, args.seed, args.cache_dir, baselines)
     results = evaluate_run(args.run_dir, log, split, out, options)
     print(markdown_table(results))
+    conversions = out / "conversions.md"
+    if conversions.is_file():
+        print(conversions.read_text())
     print(f"report and plots in {out}")

@@ -79,6 +79,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--max-train-rows", type=int, default=None, help="sample this many training rows"
     )
     p.add_argument(
+        "--cvr-objective",
+        choices=("esmm", "clicked_only"),
+        default="esmm",
+        help="the conversion task (logs with conversions): ESMM over every impression, or "
+        "the classic model on clicked rows only (a baseline); --head cvr=false turns it off",
+    )
+    p.add_argument(
+        "--delay-correction",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="count a recent click's missing conversion by the share of conversions that "
+        "could have arrived by the log's cut (a fitted delay model), not as a failure",
+    )
+    p.add_argument(
+        "--attribution-days", type=float, default=30.0, help="the conversion attribution window"
+    )
+    p.add_argument(
         "--head",
         action="append",
         default=[],
@@ -134,6 +151,9 @@ def config_from_args(args: argparse.Namespace):
         encoder_lr=args.encoder_lr,
         seed=args.seed,
         max_train_rows=args.max_train_rows,
+        cvr_objective=args.cvr_objective,
+        delay_correction=args.delay_correction,
+        attribution_days=args.attribution_days,
         head=HeadConfig.from_dict(head_settings(args.head)),
     )
 

@@ -13,8 +13,8 @@ On disk (the documented input format, one JSON object per line, UTF-8):
 
 Timestamps are unix seconds. ``p_true`` is the true click probability where it is known
 (synthetic data), so evaluation can report the oracle. ``converted`` says whether a click
-converted (by the time the log was cut), ``conversion_ts`` when; a log whose impressions carry
-no ``converted`` has no conversions, and a conversion task is then off.
+converted (by the time the log was cut: its latest timestamp), ``conversion_ts`` when; a log
+whose impressions carry no ``converted`` has no conversions, and a conversion task is then off.
 """
 
 from dataclasses import dataclass, field
@@ -58,6 +58,15 @@ class ClickLog:
         """Whether any impression carries a conversion label (else a CVR task is off)."""
         converted = self.impressions.get("converted")
         return converted is not None and bool(converted.notna().any())
+
+    @property
+    def cut_ts(self) -> int:
+        """When the log was cut: its latest timestamp, of an impression or a conversion (a
+        conversion later than this cannot be in it yet)."""
+        latest = [int(self.impressions["ts"].max())] if len(self.impressions) else [0]
+        if self.has_conversions:
+            latest.append(int(self.impressions["conversion_ts"].max()))
+        return max(latest)
 
     def summary(self) -> dict[str, object]:
         imps = self.impressions

@@ -4,7 +4,8 @@ Subsets of the evaluated split: all rows, and ``<split>_cold`` — rows whose ad
 in training (the cold-start subset, where text has to carry the score).
 """
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,19 @@ from model_export.evaluate.baselines import (
     known_probabilities,
     oracle_predictions,
 )
+from model_export.evaluate.conversion_report import (
+    conversion_results,
+    conversion_truth,
+    plot_cvr_reliability,
+    score_runs,
+)
+from model_export.evaluate.conversion_report import markdown_table as conversion_markdown
 from model_export.evaluate.metrics import evaluate_predictions
 from model_export.evaluate.plots import plot_reliability, plot_roc, plot_training_curves
 from model_export.evaluate.report import write_report
-from model_export.train.arrays import featurise, subset
+from model_export.train.arrays import Featurised, featurise, subset
 from model_export.train.history import history_index
-from model_export.train.run import DEFAULT_CACHE, load_run
+from model_export.train.run import DEFAULT_CACHE, Run, load_run
 from model_export.train.trainer import predict
 
 
@@ -33,6 +41,7 @@ class EvalOptions:
     din: bool = False
     seed: int = 0
     cache_dir: Path = DEFAULT_CACHE
+    baselines: Mapping[str, Path] = field(default_factory=dict)  # conversion baselines' runs
 
 
 def evaluate_run(
@@ -65,7 +74,25 @@ def evaluate_run(
         for name, p in preds.items()
     }
     _plots(out_dir, target.label, preds, run_dir)
-    write_report(out_dir, results, _extra(run_dir, log, options), main_subset=options.split)
+    extra = _extra(run_dir, log, options)
+    if run.model.head.cvr_tower is not None and log.has_conversions:
+        extra["conversions"] = _conversions(run, feats, rows, log, split, options, out_dir)
+    write_report(out_dir, results, extra, main_subset=options.split)
+    return results
+
+
+def _conversions(
+    run: Run, feats: Featurised, rows: np.ndarray, log: ClickLog, split: np.ndarray,
+    options: EvalOptions, out_dir: Path,
+) -> dict[str, Any]:  # fmt: skip
+    """Per-task metrics of the run and its conversion baselines; ``conversions.md`` and the
+    pCVR reliability diagram in ``out_dir``."""
+    scores = score_runs(run, feats, rows, log, split, options.baselines, options.cache_dir)
+    truth = conversion_truth(subset(feats, rows))
+    results = conversion_results(truth, scores)
+    plot_cvr_reliability(truth, scores, out_dir / "reliability_cvr.png")
+    table = conversion_markdown(results)
+    (out_dir / "conversions.md").write_text(f"# Conversions ({options.split})\n\n{table}\n")
     return results
 
 

@@ -16,15 +16,15 @@ import orjson
 from model_export.evaluate.metrics import auc
 from model_export.export import parity
 from model_export.export.onnx_eval import encode_all, score_onnx
-from model_export.export.onnx_graphs import export_encoder, export_ranker
+from model_export.export.onnx_graphs import export_encoder, export_ranker, ranker_outputs
 from model_export.export.quantize import mean_cosine, quantize_encoder
 from model_export.model.encoder import TextTower
 from model_export.train.arrays import Featurised
 from model_export.train.run import Run, load_run
-from model_export.train.trainer import predict
+from model_export.train.trainer import predict_all
 from service.bundle.loader import load_bundle, sha256_file
 from service.bundle.manifest import MANIFEST_FILE, Dims, Featurisation, Graphs, GraphSpec, Manifest
-from service.bundle.signature import ENCODER_INPUTS, ENCODER_OUTPUTS, RANKER_INPUTS, RANKER_OUTPUTS
+from service.bundle.signature import ENCODER_INPUTS, ENCODER_OUTPUTS, RANKER_INPUTS
 
 ENCODER, ENCODER_INT8, RANKER = "encoder.onnx", "encoder.int8.onnx", "ranker.onnx"
 TOKENIZER, AD_PRIORS = "tokenizer.json", "ad_priors.npz"
@@ -100,14 +100,18 @@ def _synthetic_inputs(run: Run, enc: Any) -> dict[str, np.ndarray]:
 
 
 def _check_heldout(run: Run, enc: Any, rank: Any, rows: Featurised) -> float:
-    """pCTR of held-out impressions through ONNX (encoder + ranker) against PyTorch."""
+    """pCTR (and pCVR) of held-out impressions through ONNX (encoder + ranker) against
+    PyTorch."""
     vectors = encode_all(enc, run.tokenizer, rows.texts, run.cfg.length_buckets)
-    p_onnx = score_onnx(rank, vectors, rows)
-    p_torch = predict(run.model, run.text_source(rows), rows)
-    diff = float(np.abs(p_onnx - p_torch).max())
-    if diff > parity.PCTR_TOLERANCE:
-        raise parity.ParityError(f"held-out pCTR: ONNX differs from PyTorch by {diff:.2e}")
-    return diff
+    pred = predict_all(run.model, run.text_source(rows), rows)
+    torch_out = {"p_ctr": pred.p_ctr} | ({} if pred.p_cvr is None else {"p_cvr": pred.p_cvr})
+    worst = 0.0
+    for name, p_torch in torch_out.items():
+        diff = float(np.abs(score_onnx(rank, vectors, rows, name) - p_torch).max())
+        if diff > parity.PCTR_TOLERANCE:
+            raise parity.ParityError(f"held-out {name}: ONNX differs from PyTorch by {diff:.2e}")
+        worst = max(worst, diff)
+    return worst
 
 
 def _int8_cost(
@@ -130,7 +134,9 @@ def _manifest(run: Run, work: Path, options: ExportOptions, metrics: dict[str, A
     cfg, spec = run.cfg, run.spec
     graphs = Graphs(
         encoder=GraphSpec(file=ENCODER, inputs=list(ENCODER_INPUTS), outputs=list(ENCODER_OUTPUTS)),
-        ranker=GraphSpec(file=RANKER, inputs=list(RANKER_INPUTS), outputs=list(RANKER_OUTPUTS)),
+        ranker=GraphSpec(
+            file=RANKER, inputs=list(RANKER_INPUTS), outputs=list(ranker_outputs(run.model.head))
+        ),
         encoder_int8=GraphSpec(
             file=ENCODER_INT8, inputs=list(ENCODER_INPUTS), outputs=list(ENCODER_OUTPUTS)
         )
@@ -157,6 +163,7 @@ def _manifest(run: Run, work: Path, options: ExportOptions, metrics: dict[str, A
             context_fields=list(spec.context.fields),
             prior_alpha=spec.prior_alpha,
             global_ctr=spec.global_ctr,
+            global_cvr=spec.global_cvr if run.cfg.head.cvr else None,
         ),
         context_vocab={f: list(v) for f, v in spec.context.vocab.items()},
         graphs=graphs,

@@ -52,11 +52,14 @@ def ranker_feed(vectors: np.ndarray, f: Featurised, rows: np.ndarray) -> dict[st
     }
 
 
-def score_onnx(ranker: ort.InferenceSession, vectors: np.ndarray, f: Featurised) -> np.ndarray:
-    """pCTR of every row of ``f`` from the ranker graph, given the encoder's text vectors."""
+def score_onnx(
+    ranker: ort.InferenceSession, vectors: np.ndarray, f: Featurised, output: str = "p_ctr"
+) -> np.ndarray:
+    """An output (pCTR, or pCVR) of every row of ``f`` from the ranker graph, given the
+    encoder's text vectors."""
     out = [
         ranker.run(
-            ["p_ctr"], ranker_feed(vectors, f, np.arange(s, min(s + ROWS_PER_CALL, len(f.label))))
+            [output], ranker_feed(vectors, f, np.arange(s, min(s + ROWS_PER_CALL, len(f.label))))
         )[0]
         for s in range(0, len(f.label), ROWS_PER_CALL)
     ]

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from model_export.model.encoder import TextTower
 from model_export.model.ranker import RankingHead
 from service.bundle.signature import (
+    CVR_OUTPUT,
     ENCODER_INPUTS,
     ENCODER_OUTPUTS,
     RANKER_INPUTS,
@@ -19,15 +20,22 @@ OPSET = 17
 
 
 class RankerGraph(nn.Module):
-    """The head as served: probabilities instead of logits."""
+    """The head as served: probabilities instead of logits; pCVR after the attention where
+    the head has a conversion tower (computed from the same shared layers, in the same call)."""
 
     def __init__(self, head: RankingHead):
         super().__init__()
         self.head = head
 
-    def forward(self, *inputs: Tensor) -> tuple[Tensor, Tensor]:
-        logit, weights = self.head(*inputs)
-        return torch.sigmoid(logit), weights
+    def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
+        out = self.head(*inputs)
+        cvr = () if out.cvr_logit is None else (torch.sigmoid(out.cvr_logit),)
+        return torch.sigmoid(out.logit), out.weights, *cvr
+
+
+def ranker_outputs(head: RankingHead) -> tuple[str, ...]:
+    """The output names of a head's graph."""
+    return RANKER_OUTPUTS + (CVR_OUTPUT,) * (head.cvr_tower is not None)
 
 
 def ranker_example(
@@ -88,6 +96,7 @@ def export_ranker(head: RankingHead, d: int, history_len: int, n_context: int, p
         "ad_prior": {0: "pairs"},
         "p_ctr": {0: "pairs"},
         "attention": {0: "pairs"},
+        CVR_OUTPUT: {0: "pairs"},
     }
     args = ranker_example(d, history_len, n_context)
-    _export(RankerGraph(head), args, path, (RANKER_INPUTS, RANKER_OUTPUTS), axes)
+    _export(RankerGraph(head), args, path, (RANKER_INPUTS, ranker_outputs(head)), axes)

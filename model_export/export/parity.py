@@ -104,15 +104,18 @@ def ranker_inputs(
 def check_ranker(
     head: RankingHead, sess: ort.InferenceSession, inputs: dict[str, np.ndarray]
 ) -> float:
-    """Max abs pCTR difference; raises beyond ``PCTR_TOLERANCE``."""
+    """Max abs probability difference, pCTR and (with a conversion tower) pCVR; raises
+    beyond ``PCTR_TOLERANCE`` (or the attention beyond ``VECTOR_TOLERANCE``)."""
     head.eval()
-    p_onnx, att_onnx = sess.run(["p_ctr", "attention"], inputs)
-    logit, att = head(*(torch.from_numpy(inputs[k]) for k in inputs))
-    diff = float(np.abs(p_onnx - torch.sigmoid(logit).numpy()).max())
-    att_diff = float(np.abs(att_onnx - att.numpy()).max())
-    if diff > PCTR_TOLERANCE or att_diff > VECTOR_TOLERANCE:
-        raise ParityError(
-            f"ranker.onnx differs from PyTorch: pCTR by {diff:.2e} (> {PCTR_TOLERANCE}), "
-            f"attention by {att_diff:.2e}"
-        )
-    return diff
+    out = head(*(torch.from_numpy(inputs[k]) for k in inputs))
+    torch_out = {"p_ctr": torch.sigmoid(out.logit), "attention": out.weights}
+    if out.cvr_logit is not None:
+        torch_out["p_cvr"] = torch.sigmoid(out.cvr_logit)
+    onnx_out = dict(zip(torch_out, sess.run(list(torch_out), inputs), strict=True))
+    diffs = {k: float(np.abs(onnx_out[k] - v.numpy()).max()) for k, v in torch_out.items()}
+    att_diff = diffs.pop("attention")
+    if max(diffs.values()) > PCTR_TOLERANCE or att_diff > VECTOR_TOLERANCE:
+        found = ", ".join(f"{k} by {v:.2e}" for k, v in diffs.items())
+        raise ParityError(f"ranker.onnx differs from PyTorch: {found} (> {PCTR_TOLERANCE}), "
+                          f"attention by {att_diff:.2e}")  # fmt: skip
+    return max(diffs.values())

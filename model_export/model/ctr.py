@@ -7,7 +7,7 @@ serving batches several candidates per user through the same head.
 from torch import Tensor, nn
 
 from model_export.model.encoder import PooledBert
-from model_export.model.ranker import Keys, RankingHead
+from model_export.model.ranker import HeadOutput, Keys, RankingHead
 
 
 class CTRModel(nn.Module):
@@ -34,9 +34,9 @@ class CTRModel(nn.Module):
         context: Tensor,
         bucket: Tensor,
         prior: Tensor,
-    ) -> tuple[Tensor, Tensor]:
+    ) -> HeadOutput:
         """``vectors``: (T, d) text vectors; ``ad_index`` (B,) and ``history_index`` (B, H)
-        point into them (-1 = padding). Returns logits (B,) and attention weights (B, H)."""
+        point into them (-1 = padding). Returns the head's output for the B rows."""
         keys, history, mask = self._history(vectors, history_index)
         return self.head.score(keys, history, mask, context, vectors[ad_index], None, bucket, prior)
 

@@ -15,7 +15,7 @@ items in the candidate's cluster, per partition.
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -23,12 +23,19 @@ from torch import Tensor, nn
 from model_export.model.blocks import MLP, unit_rows
 from model_export.model.clusters import TopicClusters
 from model_export.model.context_terms import AdContextFactors, PairBiases, table_starts
+from model_export.model.cvr_tower import CvrTower
 from service.features.prior import N_PRIOR_FEATURES
 
 Rows = Tensor | None  # user_index; None when candidate i belongs to user i (training)
 
 
 Keys = tuple[Tensor, Tensor, Tensor]  # learned keys, unit vectors, cluster ids
+
+
+class HeadOutput(NamedTuple):
+    logit: Tensor  # (N,) click logit
+    weights: Tensor  # (N, H) attention weight of each history item, averaged over the gates
+    cvr_logit: Tensor | None  # (N,) conversion logit of a click; None without a CVR tower
 
 
 def _per_head(values: Sequence[float], heads: int) -> Tensor:
@@ -83,6 +90,9 @@ class HeadConfig:
     context_mlp: bool = True
     context_cross: bool = False
     ad_context_dim: int = 0
+    # a conversion tower beside the click one (``cvr_tower.py``): trained when the log has
+    # conversions (``adrank train`` turns it off, and says so, for a log without them)
+    cvr: bool = True
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "HeadConfig":
@@ -94,7 +104,7 @@ class HeadConfig:
 
 
 class RankingHead(nn.Module):
-    """(history, mask, context, candidates, user_index, ad_bucket, ad_prior) → (logit, weights).
+    """(history, mask, context, candidates, user_index, ad_bucket, ad_prior) → ``HeadOutput``.
 
     Several gates (heads) may look for different kinds of match — the same fine topic, the
     same broad interest — and each reports its own mass and its own gated mean.
@@ -141,6 +151,7 @@ class RankingHead(nn.Module):
         self.user_layer = nn.Linear(user_in, cfg.hidden[0])
         self.pair_layer = nn.Linear(pair_in, cfg.hidden[0], bias=False)
         self.mlp = MLP(cfg.hidden[0], cfg.hidden[1:], 1, cfg.dropout)
+        self.cvr_tower = CvrTower(cfg, context_sizes) if cfg.cvr else None
         self.act = nn.Sequential(nn.ReLU(), nn.Dropout(cfg.dropout))
         self.prior_weight = nn.Parameter(torch.tensor(1.0))
 
@@ -246,7 +257,7 @@ class RankingHead(nn.Module):
         user_index: Tensor,
         ad_bucket: Tensor,
         ad_prior: Tensor,
-    ) -> tuple[Tensor, Tensor]:
+    ) -> HeadOutput:
         keys = self.item_keys(history)
         return self.score(
             keys, history, history_mask, context, candidates, user_index, ad_bucket, ad_prior
@@ -262,7 +273,7 @@ class RankingHead(nn.Module):
         user_index: Rows,
         ad_bucket: Tensor,
         ad_prior: Tensor,
-    ) -> tuple[Tensor, Tensor]:
+    ) -> HeadOutput:
         """``forward`` with the history's keys given (training computes them per unique text)
         and ``user_index`` None when there is one candidate per user (training rows)."""
         weights = self.attend(keys, history, history_mask, candidates, user_index)
@@ -287,4 +298,5 @@ class RankingHead(nn.Module):
             wide = wide + counts @ self.cluster_weight
         hidden = self.act(self.pair_layer(torch.cat(pair, dim=1)) + per_user[:, :h])
         logit = self.mlp(hidden).squeeze(-1) + wide
-        return logit, weights.mean(1)
+        cvr = None if self.cvr_tower is None else self.cvr_tower(hidden, context, user_index)
+        return HeadOutput(logit, weights.mean(1), cvr)

@@ -25,6 +25,37 @@ class FeatureSpec:
     global_ctr: float
     prior_alpha: float
     ad_stats: pd.DataFrame  # index ad_id; columns clicks, impressions (training rows)
+    global_cvr: float | None = None  # conversions per click of the training rows (if any)
+
+
+@dataclass
+class Conversions:
+    """Per impression, what the conversion task reads (all zero/NaN in a log without)."""
+
+    converted: np.ndarray  # (N,) float32: clicked and converted by the log's cut
+    delay_s: np.ndarray  # (N,) float64: click to conversion, NaN where none
+    elapsed_s: np.ndarray  # (N,) float64: impression to the log's cut
+    p_cvr_true: np.ndarray  # (N,) float64: true conversion probability of a click, NaN unknown
+    eventually: np.ndarray  # (N,) float64: converts within the window, cut or not; NaN unknown
+
+    def rows(self, rows: np.ndarray) -> "Conversions":
+        return Conversions(self.converted[rows], self.delay_s[rows], self.elapsed_s[rows],
+                           self.p_cvr_true[rows], self.eventually[rows])  # fmt: skip
+
+
+def conversion_arrays(log: ClickLog) -> Conversions:
+    imps = log.impressions
+    ts = imps["ts"].to_numpy(dtype=np.float64)
+    n = len(imps)
+    p_cvr, eventually = (imps[c].to_numpy(np.float64) if c in imps else np.full(n, np.nan)
+                         for c in ("p_cvr_true", "converted_eventually"))  # fmt: skip
+    if not log.has_conversions:
+        return Conversions(np.zeros(n, np.float32), np.full(n, np.nan), log.cut_ts - ts, p_cvr,
+                           eventually)  # fmt: skip
+    converted = imps["converted"].fillna(0).to_numpy(dtype=np.float32)
+    conv_ts = imps["conversion_ts"].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    return Conversions(converted, np.where(converted > 0, conv_ts - ts, np.nan),
+                       log.cut_ts - ts, p_cvr, eventually)  # fmt: skip
 
 
 @dataclass
@@ -39,6 +70,7 @@ class Featurised:
     prior: np.ndarray  # (N, 2)
     label: np.ndarray  # (N,) float32
     p_true: np.ndarray  # (N,) float64, NaN where unknown
+    conversions: "Conversions"
     user_id: np.ndarray  # (N,) object
     ad_id: np.ndarray  # (N,) object
     split: np.ndarray  # (N,) object
@@ -80,8 +112,11 @@ def fit_spec(
     buckets = int(min(2**18, max(1024, 2 ** int(np.ceil(np.log2(2 * len(stats) + 1))))))
     if not ad_prior:
         stats = stats.iloc[:0]
+    global_cvr = None
+    if log.has_conversions and imps["label"].sum() > 0:
+        global_cvr = float(imps["converted"].fillna(0).sum() / imps["label"].sum())
     return FeatureSpec(
-        ContextSpec(fields, vocab), buckets, float(imps["label"].mean()), alpha, stats
+        ContextSpec(fields, vocab), buckets, float(imps["label"].mean()), alpha, stats, global_cvr
     )
 
 
@@ -148,6 +183,7 @@ def featurise(
         prior=prior,
         label=labels.astype(np.float32),
         p_true=p_true,
+        conversions=conversion_arrays(log),
         user_id=imps["user_id"].to_numpy(dtype=object),
         ad_id=ad_ids,
         split=split.astype(object),
@@ -166,6 +202,7 @@ def subset(f: Featurised, rows: np.ndarray) -> Featurised:
         f.prior[rows],
         f.label[rows],
         f.p_true[rows],
+        f.conversions.rows(rows),
         f.user_id[rows],
         f.ad_id[rows],
         f.split[rows],

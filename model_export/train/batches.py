@@ -18,6 +18,7 @@ class Batch:
     bucket: Tensor
     prior: Tensor
     label: Tensor
+    converted: Tensor
 
 
 def make_batch(f: Featurised, rows: np.ndarray) -> Batch:
@@ -35,6 +36,7 @@ def make_batch(f: Featurised, rows: np.ndarray) -> Batch:
         bucket=torch.from_numpy(f.bucket[rows]),
         prior=torch.from_numpy(f.prior[rows]),
         label=torch.from_numpy(f.label[rows]),
+        converted=torch.from_numpy(f.conversions.converted[rows]),
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 import orjson
 
 from model_export.model.ranker import HeadConfig
+from model_export.train.losses import CvrObjective
 
 Mode = Literal["fast", "finetune"]
 
@@ -39,6 +40,13 @@ class TrainConfig:
     weight_decay: float = 0.01
     seed: int = 0
     max_train_rows: int | None = None  # sample training rows (fine-tune mode on CPU)
+    # the conversion task (with ``head.cvr``, on logs with conversions; ``losses.py``):
+    # ESMM over every impression, or the classic model trained on clicks only (a baseline)
+    cvr_objective: CvrObjective = "esmm"
+    # scale pCTCVR by the share of conversions a row's clicks could have shown by the log's
+    # cut (``delay.py``), so recent clicks are not counted as failures
+    delay_correction: bool = True
+    attribution_days: float = 30.0  # a conversion later than this after its click never counts
     head: HeadConfig = field(default_factory=HeadConfig)
 
     def to_json(self) -> bytes:
@@ -49,6 +57,7 @@ class TrainConfig:
         raw = dict(raw)
         head = dict(raw.get("head", {}))
         head.setdefault("pair_attended", True)  # runs saved before the option had the inputs
+        head.setdefault("cvr", False)  # ... and before the conversion tower
         raw["head"] = HeadConfig.from_dict(head)
         raw["length_buckets"] = tuple(raw.get("length_buckets", (16, 32, 64)))
         return cls(**raw)

@@ -7,6 +7,7 @@ tokenizer.json      the tokenizer the texts were cut with
 encoder/            BERT weights when they are not the packaged MiniLM (tiny or fine-tuned)
 checkpoint.pt       latest epoch (resume); best.pt: best validation AUC
 history.json        per-epoch training curve; data.json: training data summary
+delay.json          with conversions: the conversion delay model (``delay.py``)
 stage1/             with topic clusters (fast mode): the first stage, a model without them
                     whose trained text space the clusters are fitted on (its checkpoints,
                     history.json)
@@ -33,16 +34,19 @@ from model_export.data.clicklog import ClickLog
 from model_export.model.ctr import CTRModel
 from model_export.model.encoder import PooledBert, load_bert, minilm_dir, tiny_bert
 from model_export.model.ranker import RankingHead
-from model_export.train.arrays import FeatureSpec, Featurised, featurise
+from model_export.train.arrays import FeatureSpec, Featurised, featurise, subset
 from model_export.train.config import TrainConfig
+from model_export.train.delay import MIN_CONVERSIONS, fit_delay
 from model_export.train.embed import cached_features
 from model_export.train.pretrain import neighbour_pairs, pretrain_projection
 from model_export.train.texts import FrozenTexts, TextSource, TrainableTexts
-from model_export.train.trainer import BEST, CHECKPOINT, RunState, Trainer
+from model_export.train.trainer import BEST, CHECKPOINT, CvrTask, RunState, Trainer
 from service.features.context import ContextSpec
 from service.features.tokens import TextTokenizer
 
 DEFAULT_CACHE = Path.home() / ".cache" / "adrank"
+DELAY_FILE = "delay.json"
+DAY_S = 86_400
 
 
 @dataclass
@@ -95,6 +99,7 @@ def save_spec(spec: FeatureSpec, run_dir: Path) -> None:
         "vocab": {f: list(v) for f, v in spec.context.vocab.items()},
         "id_buckets": spec.id_buckets,
         "global_ctr": spec.global_ctr,
+        "global_cvr": spec.global_cvr,
         "prior_alpha": spec.prior_alpha,
     }
     (run_dir / "spec.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
@@ -115,7 +120,8 @@ def load_spec(run_dir: Path) -> FeatureSpec:
             index=pd.Index(data["ad_id"].astype(object), name="ad_id"),
         )
     context = ContextSpec(tuple(meta["fields"]), meta["vocab"])
-    return FeatureSpec(context, meta["id_buckets"], meta["global_ctr"], meta["prior_alpha"], stats)
+    return FeatureSpec(context, meta["id_buckets"], meta["global_ctr"], meta["prior_alpha"], stats,
+                       meta.get("global_cvr"))  # fmt: skip
 
 
 def build_model(cfg: TrainConfig, spec: FeatureSpec, pooled: PooledBert) -> CTRModel:
@@ -133,9 +139,11 @@ def train_run(
 ) -> dict[str, Any]:
     """Train a model on ``log`` (rows labelled by ``split``) into ``run_dir``; returns the state."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    cfg = _conversion_task(cfg, log)
     _check_same_config(cfg, run_dir)
     split = _sample_train(split, cfg)
     feats, spec = featurise(log, split, cfg.history_len, cfg.prior_alpha, ad_prior=cfg.ad_prior)
+    conversions = _cvr_task(cfg, feats, run_dir)
     pooled, tokenizer_file = base_bert(cfg)
     shutil.copyfile(tokenizer_file, run_dir / "tokenizer.json")
     tokenizer = TextTokenizer(tokenizer_file, cfg.max_tokens)
@@ -149,12 +157,13 @@ def train_run(
     stage_cfg = cfg
     if cfg.head.clusters:
         if not started:
-            _first_stage(log, cfg, spec, feats, (model, pooled, source), run_dir / "stage1")
+            parts = (model, pooled, source)
+            _first_stage(log, cfg, spec, feats, parts, run_dir / "stage1", conversions)
         model.projection.requires_grad_(False)  # the clusters' space
         stage_cfg = dataclasses.replace(cfg, lr=cfg.second_stage_lr or cfg.lr)
     elif isinstance(source, FrozenTexts) and not started:
         _pretrain(log, feats, model, source, cfg)
-    state = Trainer(stage_cfg, model, source, feats, spec.global_ctr, run_dir).fit()
+    state = Trainer(stage_cfg, model, source, feats, spec.global_ctr, run_dir, conversions).fit()
     if cfg.encoder != "minilm" or cfg.mode == "finetune":
         pooled.bert.save_pretrained(run_dir / "encoder")
     return _save_history(state, run_dir)
@@ -174,6 +183,7 @@ def _first_stage(
     feats: Featurised,
     parts: tuple[CTRModel, PooledBert, TextSource],
     stage_dir: Path,
+    conversions: CvrTask | None,
 ) -> None:
     """Train a model without clusters into ``stage_dir`` (resuming it), give ``model`` its
     text projection and fit ``model``'s clusters on the item vectors of that space."""
@@ -191,7 +201,7 @@ def _first_stage(
     tqdm.write("stage 1 of 2: the text space, trained without topic clusters")
     if not (stage_dir / CHECKPOINT).is_file():
         _pretrain(log, feats, first, source, cfg)
-    state = Trainer(first_cfg, first, source, feats, spec.global_ctr, stage_dir).fit()
+    state = Trainer(first_cfg, first, source, feats, spec.global_ctr, stage_dir, conversions).fit()
     _save_history(state, stage_dir)
     model.projection.load_state_dict(first.projection.state_dict())
     items = torch.from_numpy(np.unique(feats.event_text))
@@ -199,6 +209,34 @@ def _first_stage(
         vectors = source.all_vectors(model)[items].numpy()
     found = model.head.clusters.fit(vectors, cfg.seed, cfg.head.cluster_search)
     tqdm.write(f"stage 2 of 2: topic clusters of {len(items)} items: {' / '.join(map(str, found))}")
+
+
+def _conversion_task(cfg: TrainConfig, log: ClickLog) -> TrainConfig:
+    """``cfg`` with the conversion tower off when the log has no conversions (and says so)."""
+    if cfg.head.cvr and not log.has_conversions:
+        tqdm.write(f"{log.name} has no conversion labels: the conversion task is off")
+        return dataclasses.replace(cfg, head=dataclasses.replace(cfg.head, cvr=False))
+    return cfg
+
+
+def _cvr_task(cfg: TrainConfig, feats: Featurised, run_dir: Path) -> CvrTask | None:
+    """The conversion task of a run, its delay model fitted on the training rows and saved."""
+    if not cfg.head.cvr:
+        return None
+    if not cfg.delay_correction:
+        return CvrTask(None)
+    conv = subset(feats, feats.rows("train")).conversions
+    seen = ~np.isnan(conv.delay_s)
+    if seen.sum() < MIN_CONVERSIONS:
+        tqdm.write(f"{seen.sum()} conversions in training are too few to fit their delays: "
+                   "no delay correction")  # fmt: skip
+        return CvrTask(None)
+    delay = fit_delay(conv.delay_s[seen], conv.elapsed_s[seen], cfg.attribution_days * DAY_S)
+    (run_dir / DELAY_FILE).write_bytes(orjson.dumps(delay.to_dict(), option=orjson.OPT_INDENT_2))
+    tqdm.write(f"conversion delays of {delay.conversions} conversions: "
+               f"within an hour {delay.cdf(np.array(3600.0)):.0%}, "
+               f"within a day {delay.cdf(np.array(DAY_S)):.0%}")  # fmt: skip
+    return CvrTask(delay)
 
 
 def _save_history(state: RunState, run_dir: Path) -> dict[str, Any]:

@@ -10,20 +10,33 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from model_export.evaluate.metrics import auc, logloss
 from model_export.model.ctr import CTRModel
+from model_export.model.ranker import HeadOutput
 from model_export.train.arrays import Featurised, subset
-from model_export.train.batches import drop_ids, epoch_batches, make_batch
+from model_export.train.batches import Batch, drop_ids, epoch_batches, make_batch
 from model_export.train.config import TrainConfig
+from model_export.train.delay import DelayModel
+from model_export.train.losses import clicked_only_loss, ctr_loss, esmm_loss
 from model_export.train.texts import TextSource
 from service.features.prior import unknown_prior
 
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
 EVAL_BATCH = 4096
+
+
+@dataclass(frozen=True)
+class CvrTask:
+    """The conversion task is on; with a delay model, its loss sees delayed feedback."""
+
+    delay: DelayModel | None
+
+    def observed(self, f: Featurised) -> np.ndarray:
+        elapsed = f.conversions.elapsed_s
+        return np.ones(len(elapsed)) if self.delay is None else self.delay.cdf(elapsed)
 
 
 @dataclass
@@ -35,22 +48,27 @@ class RunState:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Predictions:
+    p_ctr: np.ndarray  # (N,)
+    attention: np.ndarray  # (N, H)
+    p_cvr: np.ndarray | None  # (N,) where the model has a conversion tower
+
+
 def predict(model: CTRModel, source: TextSource, f: Featurised) -> np.ndarray:
     """pCTR of every row of ``f``."""
-    return predict_with_attention(model, source, f)[0]
+    return predict_all(model, source, f).p_ctr
 
 
 @torch.no_grad()
-def predict_with_attention(
-    model: CTRModel, source: TextSource, f: Featurised
-) -> tuple[np.ndarray, np.ndarray]:
-    """pCTR (N,) and attention weights (N, H) of every row of ``f``."""
+def predict_all(model: CTRModel, source: TextSource, f: Featurised) -> Predictions:
+    """pCTR, attention weights and (with a conversion tower) pCVR of every row of ``f``."""
     model.eval()
     vectors = source.all_vectors(model)
-    p_ctr, weights = [], []
+    parts: list[tuple[np.ndarray, ...]] = []
     for start in range(0, len(f.label), EVAL_BATCH):
         s = slice(start, start + EVAL_BATCH)
-        logit, attention = model(
+        out = model(
             vectors,
             torch.from_numpy(f.ad_text[s]),
             torch.from_numpy(f.history[s]),
@@ -58,11 +76,13 @@ def predict_with_attention(
             torch.from_numpy(f.bucket[s]),
             torch.from_numpy(f.prior[s]),
         )
-        p_ctr.append(torch.sigmoid(logit).numpy())
-        weights.append(attention.numpy())
-    if not p_ctr:
-        return np.zeros(0, dtype=np.float32), np.zeros((0, f.history.shape[1]), np.float32)
-    return np.concatenate(p_ctr), np.concatenate(weights)
+        cvr = () if out.cvr_logit is None else (torch.sigmoid(out.cvr_logit).numpy(),)
+        parts.append((torch.sigmoid(out.logit).numpy(), out.weights.numpy(), *cvr))
+    if not parts:
+        return Predictions(np.zeros(0, np.float32), np.zeros((0, f.history.shape[1]), np.float32),
+                           None)  # fmt: skip
+    columns = [np.concatenate(c) for c in zip(*parts, strict=True)]
+    return Predictions(columns[0], columns[1], columns[2] if len(columns) > 2 else None)
 
 
 @torch.no_grad()
@@ -90,11 +110,14 @@ class Trainer:
         feats: Featurised,
         global_ctr: float,
         run_dir: Path,
+        conversions: CvrTask | None = None,
     ):
         self.cfg, self.model, self.source, self.run_dir = cfg, model, source, run_dir
         self.train = subset(feats, feats.rows("train"))
         self.valid = subset(feats, feats.rows("valid"))
         self.unknown_prior = unknown_prior(global_ctr, cfg.prior_alpha)
+        # per training row, the share of its conversions the log can show (the ESMM loss)
+        self.observed = None if conversions is None else conversions.observed(self.train)
         self.optimizer = torch.optim.AdamW(self._param_groups(), weight_decay=cfg.weight_decay)
         self.state = RunState()
 
@@ -142,7 +165,7 @@ class Trainer:
             batch = make_batch(self.train, rows)
             drop_ids(batch, self.cfg.id_dropout, self.unknown_prior, rng)
             vectors = self.source.vectors(self.model, batch.texts)
-            logit, _ = self.model(
+            out = self.model(
                 vectors,
                 batch.ad_index,
                 batch.history_index,
@@ -150,7 +173,7 @@ class Trainer:
                 batch.bucket,
                 batch.prior,
             )
-            loss = F.binary_cross_entropy_with_logits(logit, batch.label)
+            loss = self._loss(out, batch, rows)
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
@@ -158,19 +181,32 @@ class Trainer:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         return float(np.mean(losses)) if losses else float("nan")
 
+    def _loss(self, out: HeadOutput, batch: Batch, rows: np.ndarray) -> torch.Tensor:
+        if out.cvr_logit is None or self.observed is None:
+            return ctr_loss(out.logit, batch.label)
+        if self.cfg.cvr_objective == "clicked_only":
+            return clicked_only_loss(out.logit, out.cvr_logit, batch.label, batch.converted)
+        observed = torch.from_numpy(self.observed[rows].astype(np.float32))
+        return esmm_loss(out.logit, out.cvr_logit, batch.label, batch.converted, observed)
+
     def _validate(self, train_loss: float) -> None:
-        p = predict(self.model, self.source, self.valid)
-        valid_auc = auc(self.valid.label, p)
+        pred = predict_all(self.model, self.source, self.valid)
+        p, valid_auc = pred.p_ctr, auc(self.valid.label, pred.p_ctr)
         row = {
             "epoch": self.state.epoch + 1,
             "train_loss": train_loss,
             "valid_auc": valid_auc,
             "valid_logloss": logloss(self.valid.label, p),
         }
+        cvr = ""
+        if pred.p_cvr is not None and self.observed is not None:
+            converted = self.valid.conversions.converted
+            row["valid_ctcvr_auc"] = auc(converted, p * pred.p_cvr)
+            cvr = f"  CTCVR AUC {row['valid_ctcvr_auc']:.4f}"
         self.state.history.append(row)
         tqdm.write(
             f"epoch {row['epoch']}: train loss {train_loss:.4f}  valid AUC {valid_auc:.4f}  "
-            f"logloss {row['valid_logloss']:.4f}"
+            f"logloss {row['valid_logloss']:.4f}{cvr}"
         )
         if valid_auc > self.state.best_auc:
             self.state.best_auc, self.state.best_epoch, self.state.bad_epochs = (

@@ -30,6 +30,11 @@ class Featurisation(_Strict):
     context_fields: list[str]
     prior_alpha: float = Field(gt=0, description="smoothing strength of the ad's CTR prior")
     global_ctr: float = Field(gt=0, lt=1)
+    global_cvr: float | None = Field(
+        default=None, gt=0, lt=1,
+        description="conversions per click in training; pCVR of ads the model cannot score "
+        "(bundles with a conversion tower only)",
+    )  # fmt: skip
 
 
 class GraphSpec(_Strict):

@@ -15,6 +15,8 @@ ranker.onnx — flat pair layout: U users (requests), N candidate rows in all
     ad_prior        float32 (N, 2)     service.features.prior.prior_features
     p_ctr           float32 (N,)       predicted click probability
     attention       float32 (N, H)     weight of each history item in the candidate's score
+    p_cvr           float32 (N,)       probability that a click converts (only in bundles
+                                       with a conversion tower; the manifest lists it)
 """
 
 ENCODER_INPUTS = ("input_ids", "attention_mask")
@@ -29,3 +31,4 @@ RANKER_INPUTS = (
     "ad_prior",
 )
 RANKER_OUTPUTS = ("p_ctr", "attention")
+CVR_OUTPUT = "p_cvr"

@@ -99,4 +99,3 @@ def _bids(bids: list[float | None]) -> np.ndarray | None:
             "give it for all (rank by eCPM) or none (rank by pCTR)"
         )
     return np.array(bids, dtype=np.float64)
-

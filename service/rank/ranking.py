@@ -56,16 +56,19 @@ def ranked_rows(
     positions: np.ndarray,
     explanations: dict[int, list[ExplanationItem]] | None,
     ranked_by: Sequence[RankedBy],
+    p_cvr: np.ndarray | None = None,
 ) -> list[RankedAd]:
     """Response rows in rank order (``explanations``: by candidate position, when asked;
     ``ranked_by``: one formula for all, or one per candidate)."""
     p_list, pos_list, model_list = p_ctr.tolist(), positions.tolist(), from_model.tolist()
     e_list = ecpms.tolist() if ecpms is not None else None
+    c_list = p_cvr.tolist() if p_cvr is not None else None
     one = ranked_by[0] if len(ranked_by) == 1 else None
     return [
         RankedAd(ad_id=ad_ids[i], rank=rank, p_ctr=p_list[i],
                  source="model" if model_list[i] else "prior", ranked_by=one or ranked_by[i],
                  ecpm=None if e_list is None else e_list[i],
+                 p_cvr=None if c_list is None else c_list[i],
                  explanation=None if explanations is None else explanations.get(i, []))
         for rank, i in enumerate(pos_list, start=1)
     ]  # fmt: skip

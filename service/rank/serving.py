@@ -34,6 +34,7 @@ ENCODER_UNAVAILABLE: Final = "encoder_unavailable"  # the encoder is not running
 @dataclass(frozen=True)
 class Scores:
     p_ctr: np.ndarray  # (n,) per candidate
+    p_cvr: np.ndarray | None  # (n,) per candidate, where the model has a conversion tower
     from_model: np.ndarray  # (n,) bool
     model_rows: np.ndarray  # candidate positions scored by the model
     result: ScoreResult | None  # the ranker's answer for those rows
@@ -49,7 +50,8 @@ class Scores:
 
 def rank_rows(req: RankInput, scores: Scores, user: UserMatrix | None) -> list[RankedAd]:
     """Order by eCPM when bids are given, else by pCTR; top_k; explanations when asked."""
-    ecpms = ecpm(scores.p_ctr, req.bids, req.bid_types) if req.bids is not None else None
+    ecpms = (ecpm(scores.p_ctr, req.bids, req.bid_types, scores.p_cvr)
+             if req.bids is not None else None)  # fmt: skip
     positions = order(ecpms if ecpms is not None else scores.p_ctr, req.top_k)
     explained = None
     if req.explain:
@@ -58,7 +60,7 @@ def rank_rows(req: RankInput, scores: Scores, user: UserMatrix | None) -> list[R
         explained = {int(pos): explanation(att[j], items) for j, pos in
                      enumerate(scores.model_rows)} if att is not None else {}  # fmt: skip
     return ranked_rows(req.ad_ids, scores.p_ctr, ecpms, scores.from_model, positions, explained,
-                       ranked_by(req))  # fmt: skip
+                       ranked_by(req), scores.p_cvr)  # fmt: skip
 
 
 class RankService:
@@ -182,9 +184,10 @@ class RankRun:
 
     async def _score(self, user: UserMatrix | None, cands: Candidates) -> Scores:
         p_ctr = prior_pctr(cands.priors)  # the answer for ads with neither vector nor text
+        p_cvr = self._prior_pcvr(len(p_ctr))
         model_rows = cands.model_rows()
         if not model_rows.size:
-            return Scores(p_ctr, cands.have, model_rows, None)
+            return Scores(p_ctr, p_cvr, cands.have, model_rows, None)
         dims = self.model.bundle.manifest.dims
         history, mask = user_history(user, dims.history_len, dims.d)
         context = self.model.bundle.context.encode(self.req.context, ts=time.time())
@@ -195,4 +198,12 @@ class RankRun:
             block, block.n_pairs, self.deadline, self.gone
         )
         p_ctr[model_rows] = result.p_ctr
-        return Scores(p_ctr, cands.have, model_rows, result, result.started - submitted)
+        if p_cvr is not None and result.p_cvr is not None:
+            p_cvr[model_rows] = result.p_cvr
+        return Scores(p_ctr, p_cvr, cands.have, model_rows, result, result.started - submitted)
+
+    def _prior_pcvr(self, n: int) -> np.ndarray | None:
+        """pCVR of ads the model does not score: the training data's conversions per click."""
+        if not self.model.has_cvr:
+            return None
+        return np.full(n, self.model.bundle.manifest.featurisation.global_cvr or 0.0)

@@ -170,6 +170,8 @@ def _check_dims(bundle: Bundle, encoder: TextEncoder, ranker: Ranker) -> None:
     vec = encoder.encode(["warm up"])
     if vec.shape != (1, bundle.manifest.dims.d):
         raise ValueError(f"encoder returns {vec.shape}, manifest says d={bundle.manifest.dims.d}")
-    p, att = ranker.run(ranker.dummy_inputs(1, 2))
+    p, att, p_cvr = ranker.run(ranker.dummy_inputs(1, 2))
     if p.shape != (2,) or att.shape != (2, bundle.manifest.dims.history_len):
         raise ValueError(f"ranker returns p_ctr {p.shape} and attention {att.shape}")
+    if p_cvr is not None and p_cvr.shape != (2,):
+        raise ValueError(f"ranker returns p_cvr {p_cvr.shape}")

@@ -14,7 +14,7 @@ import numpy as np
 
 from service.metrics import Metrics
 from service.runtime.job_queue import split_rows
-from service.runtime.ranker import Ranker, RankerInputs
+from service.runtime.ranker import Ranker, RankerInputs, RankerOutput
 
 
 @dataclass(frozen=True)
@@ -83,13 +83,13 @@ def plan_calls(blocks: Sequence[PairBlock], max_pairs: int) -> list[RankerCall]:
     return [RankerCall(assemble_pairs(blocks[g]), counts[g]) for g in groups]
 
 
-def split_pairs(
-    p_ctr: np.ndarray, attention: np.ndarray, counts: Sequence[int]
-) -> list[tuple[np.ndarray, np.ndarray]]:
+def split_pairs(out: RankerOutput, counts: Sequence[int]) -> list[RankerOutput]:
     """Each request's slice of the outputs, in block order."""
-    if len(p_ctr) != sum(counts):
-        raise ValueError(f"ranker returned {len(p_ctr)} scores for {sum(counts)} pairs")
-    return list(zip(split_rows(p_ctr, counts), split_rows(attention, counts), strict=True))
+    if len(out.p_ctr) != sum(counts):
+        raise ValueError(f"ranker returned {len(out.p_ctr)} scores for {sum(counts)} pairs")
+    p_cvr = [None] * len(counts) if out.p_cvr is None else split_rows(out.p_cvr, counts)
+    return [RankerOutput(*parts) for parts in zip(split_rows(out.p_ctr, counts),
+            split_rows(out.attention, counts), p_cvr, strict=True)]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,7 @@ class ScoreResult:
     started: float  # perf_counter when the batch started
     score_s: float
     batch_requests: int
+    p_cvr: np.ndarray | None = None
 
 
 def score_calls(ranker: Ranker, calls: Sequence[RankerCall], metrics: Metrics) -> list[ScoreResult]:
@@ -106,9 +107,8 @@ def score_calls(ranker: Ranker, calls: Sequence[RankerCall], metrics: Metrics) -
     started = time.perf_counter()
     parts = []
     for call in calls:
-        p_ctr, attention = ranker.run(call.inputs)
-        parts += split_pairs(p_ctr, attention, call.counts)
+        parts += split_pairs(ranker.run(call.inputs), call.counts)
     score_s = time.perf_counter() - started
     metrics.inference.labels("ranker").observe(score_s)
     metrics.batch_pairs.observe(sum(sum(call.counts) for call in calls))
-    return [ScoreResult(p, a, started, score_s, len(parts)) for p, a in parts]
+    return [ScoreResult(p, a, started, score_s, len(parts), c) for p, a, c in parts]

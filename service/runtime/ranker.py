@@ -2,12 +2,13 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import onnxruntime as ort
 
 from service.bundle.loader import Bundle
-from service.bundle.signature import RANKER_INPUTS, RANKER_OUTPUTS
+from service.bundle.signature import CVR_OUTPUT, RANKER_INPUTS, RANKER_OUTPUTS
 from service.runtime.providers import SessionConfig, create_session, run_graph, uses_cuda
 
 
@@ -31,14 +32,24 @@ class RankerInputs:
         return {name: getattr(self, name) for name in RANKER_INPUTS}
 
 
+class RankerOutput(NamedTuple):
+    p_ctr: np.ndarray  # (N,) float32
+    attention: np.ndarray  # (N, H) float32
+    p_cvr: np.ndarray | None  # (N,) float32 where the graph has a conversion tower
+
+
 class Ranker:
     """Synchronous wrapper of the ranker session."""
 
-    def __init__(self, session: ort.InferenceSession, d: int, history_len: int, n_ctx: int):
+    def __init__(
+        self, session: ort.InferenceSession, d: int, history_len: int, n_ctx: int,
+        has_cvr: bool = False,
+    ):  # fmt: skip
         self.session = session
         self.d = d
         self.history_len = history_len
         self.n_ctx = n_ctx
+        self.outputs = RANKER_OUTPUTS + (CVR_OUTPUT,) * has_cvr
 
     @classmethod
     def from_bundle(
@@ -48,7 +59,8 @@ class Ranker:
         config = SessionConfig(tuple(providers), intra_op_threads)
         session = create_session(bundle.file(manifest.graphs.ranker.file), config)
         n_ctx = len(manifest.featurisation.context_fields)
-        return cls(session, manifest.dims.d, manifest.dims.history_len, n_ctx)
+        has_cvr = CVR_OUTPUT in manifest.graphs.ranker.outputs
+        return cls(session, manifest.dims.d, manifest.dims.history_len, n_ctx, has_cvr)
 
     @property
     def providers(self) -> list[str]:
@@ -58,10 +70,11 @@ class Ranker:
     def on_gpu(self) -> bool:
         return uses_cuda(self.session)
 
-    def run(self, inputs: RankerInputs) -> tuple[np.ndarray, np.ndarray]:
-        """``(p_ctr (N,), attention (N, H))`` as float32."""
-        p_ctr, attention = run_graph(self.session, inputs.feeds(), RANKER_OUTPUTS)
-        return np.asarray(p_ctr, dtype=np.float32), np.asarray(attention, dtype=np.float32)
+    def run(self, inputs: RankerInputs) -> RankerOutput:
+        """pCTR, attention and (with a conversion tower) pCVR, as float32."""
+        out = [np.asarray(a, np.float32) for a in run_graph(self.session, inputs.feeds(),
+                                                            self.outputs)]  # fmt: skip
+        return RankerOutput(out[0], out[1], out[2] if len(out) > 2 else None)
 
     def dummy_inputs(self, users: int, pairs: int) -> RankerInputs:
         """Zero inputs of a given shape (warm-up and tests)."""

@@ -46,7 +46,7 @@ def test_ranker_scores_a_flat_batch_like_separate_calls(tiny_bundle: Path) -> No
     inputs.history[:] = rng.normal(size=inputs.history.shape)
     inputs.history_mask[0, :3] = 1
     inputs.candidates[:] = rng.normal(size=inputs.candidates.shape)
-    p, att = ranker.run(inputs)
+    p, att, _ = ranker.run(inputs)
     assert p.shape == (5,) and att.shape == (5, ranker.history_len)
     assert np.all((p > 0) & (p < 1))
     assert np.allclose(att[inputs.user_index == 1], 0, atol=1e-6)  # all-zero mask: no weight

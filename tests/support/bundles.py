@@ -26,11 +26,12 @@ def code_hash() -> str:
     return digest.hexdigest()[:16]
 
 
-def tiny_bundle(seed: int = 0) -> Path:
-    """A verified tiny bundle directory (built now, or reused from the cache)."""
+def tiny_bundle(seed: int = 0, cvr: bool = True) -> Path:
+    """A verified tiny bundle directory (built now, or reused from the cache); ``cvr``: with
+    a conversion tower, else a clicks-only model."""
     from tests.support.tiny_bundle import build_tiny_bundle
 
-    home = CACHE / f"{code_hash()}-{seed}"
+    home = CACHE / f"{code_hash()}-{seed}{'' if cvr else '-clicks'}"
     bundle = home / "bundle"
     try:
         load_bundle(bundle)
@@ -41,4 +42,4 @@ def tiny_bundle(seed: int = 0) -> Path:
         if time.time() - stale.stat().st_mtime > 86400:
             shutil.rmtree(stale, ignore_errors=True)
     home.mkdir(parents=True)
-    return build_tiny_bundle(bundle, seed=seed)
+    return build_tiny_bundle(bundle, seed=seed, cvr=cvr)

@@ -18,6 +18,7 @@ from model_export.data.clicklog import split_by_time
 from model_export.data.synth import SynthConfig, synthesize
 from model_export.export.bundle import ExportOptions, export_bundle
 from model_export.model.encoder import TextTower
+from model_export.model.ranker import HeadConfig
 from model_export.train.arrays import FeatureSpec
 from model_export.train.config import TrainConfig
 from model_export.train.run import Run, load_run, train_run
@@ -36,13 +37,17 @@ def run_dir_of(bundle_dir: Path) -> Path:
     return bundle_dir.parent / f"{bundle_dir.name}-run"
 
 
-def build_tiny_bundle(out_dir: Path, seed: int = 0, version: str | None = None) -> Path:
-    """Train and export a tiny model into ``out_dir`` (a bundle directory); returns it."""
+def build_tiny_bundle(
+    out_dir: Path, seed: int = 0, version: str | None = None, cvr: bool = True
+) -> Path:
+    """Train and export a tiny model into ``out_dir`` (a bundle directory); returns it.
+    ``cvr``: with a conversion tower (pCVR beside pCTR), else clicks only."""
     log = synthesize(SynthConfig(seed=seed + 7, **TINY_SYNTH))
     split = split_by_time(log.impressions, 0.1, 0.1)
     cfg = TrainConfig(
-        encoder="tiny", epochs=1, seed=seed, batch_size=512, max_tokens=32, length_buckets=(16, 32)
-    )
+        encoder="tiny", epochs=1, seed=seed, batch_size=512, max_tokens=32, length_buckets=(16, 32),
+        head=HeadConfig(cvr=cvr),
+    )  # fmt: skip
     run_dir = run_dir_of(out_dir)
     train_run(log, split, cfg, run_dir, cache_dir=out_dir.parent / "cache")
     export_bundle(run_dir, out_dir, ExportOptions(version=version or f"tiny-{seed}", int8=True))
@@ -79,7 +84,7 @@ def reference_pctr(
     ctx = torch.from_numpy(run.spec.context.encode(context, ts=ts)).unsqueeze(0)
     bucket, prior = _ad_prior(run.spec, [c.ad_id for c in candidates])
     with torch.no_grad():
-        logit, _ = run.model.head(
+        out = run.model.head(
             history,
             mask,
             ctx,
@@ -88,7 +93,7 @@ def reference_pctr(
             bucket,
             prior,
         )
-    return torch.sigmoid(logit).numpy()
+    return torch.sigmoid(out.logit).numpy()
 
 
 def _vectors(run: Run, texts: Sequence[str], fp16: bool) -> torch.Tensor:

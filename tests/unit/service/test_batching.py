@@ -8,6 +8,7 @@ import pytest
 
 from service.runtime.job_queue import Job, form_batch, split_rows
 from service.runtime.pairs import PairBlock, assemble_pairs, call_groups, plan_calls, split_pairs
+from service.runtime.ranker import RankerOutput
 
 
 def job(cost: int, deadline: float = 100.0) -> Job:
@@ -77,9 +78,16 @@ def test_assemble_lays_pairs_out_flat_with_user_index() -> None:
 def test_split_gives_each_request_its_slice() -> None:
     p = np.arange(6, dtype=np.float32)
     att = np.arange(12, dtype=np.float32).reshape(6, 2)
-    parts = split_pairs(p, att, [2, 3, 1])
-    assert [x.tolist() for x, _ in parts] == [[0, 1], [2, 3, 4], [5]]
-    np.testing.assert_array_equal(parts[1][1], att[2:5])
+    parts = split_pairs(RankerOutput(p, att, None), [2, 3, 1])
+    assert [x.p_ctr.tolist() for x in parts] == [[0, 1], [2, 3, 4], [5]]
+    np.testing.assert_array_equal(parts[1].attention, att[2:5])
+    assert all(x.p_cvr is None for x in parts)
+    with_cvr = split_pairs(RankerOutput(p, att, p / 10), [2, 3, 1])
+    assert [x.p_cvr.tolist() for x in with_cvr if x.p_cvr is not None] == [
+        pytest.approx([0, 0.1]),
+        pytest.approx([0.2, 0.3, 0.4]),
+        pytest.approx([0.5]),
+    ]
 
 
 def test_call_groups_keep_requests_whole_within_the_pair_budget() -> None:
@@ -103,7 +111,7 @@ def test_plan_calls_assembles_each_call_of_whole_requests() -> None:
 
 def test_split_refuses_a_count_mismatch() -> None:
     with pytest.raises(ValueError, match="5 scores for 6 pairs"):
-        split_pairs(np.zeros(5), np.zeros((5, 2)), [3, 3])
+        split_pairs(RankerOutput(np.zeros(5), np.zeros((5, 2)), None), [3, 3])
 
 
 def test_split_rows_of_encoder_output() -> None:

@@ -147,7 +147,7 @@ def test_rank_rows_orders_by_ecpm_when_bids_are_given() -> None:
     req = request(candidates=[{"ad_id": "a", "bid": 1.0}, {"ad_id": "b", "bid": 3.0}],
                   explain=True)  # fmt: skip
     result = ScoreResult(np.array([0.3, 0.2]), np.array([[0.9, 0.1], [0.2, 0.8]]), 0, 0, 1)
-    scores = Scores(np.array([0.3, 0.2]), np.array([True, True]), np.array([0, 1]), result)
+    scores = Scores(np.array([0.3, 0.2]), None, np.array([True, True]), np.array([0, 1]), result)
     user = UserMatrix(np.zeros((2, 4), np.float16), ("i1", "i2"))
     rows = rank_rows(req, scores, user)
     assert [r.ad_id for r in rows] == ["b", "a"]  # 600 > 300

@@ -1,0 +1,110 @@
+"""`adrank evaluate` on a log with conversions: per task, the run beside its baselines.
+
+Rankings of conversions compared on the same rows:
+
+- the run (its pCTR × its pCVR);
+- ``ctr_only``: the run's pCTR with one constant pCVR (the training clicks' conversion rate) —
+  what a click model ranks cpa bids with;
+- other runs given with ``--baseline NAME=RUN_DIR`` (e.g. the classic model trained on
+  clicked rows only, ``adrank train --cvr-objective clicked_only``, or one trained without
+  delay correction), scored on the same split;
+- ``oracle``: the true probabilities (synthetic logs).
+"""
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from model_export.data.clicklog import ClickLog
+from model_export.evaluate.conversions import ConversionTruth, task_metrics
+from model_export.evaluate.plots import plot_reliability
+from model_export.train.arrays import Featurised, featurise, subset
+from model_export.train.run import DEFAULT_CACHE, Run, load_run
+from model_export.train.trainer import predict_all
+
+TaskScores = dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (p_ctr, p_cvr)
+COLUMNS = (
+    ("ctr", "auc", "CTR AUC"),
+    ("cvr", "expected_auc", "CVR E[AUC]"),
+    ("cvr", "auc_clicked", "CVR AUC (clicks)"),
+    ("cvr", "ece", "CVR ECE"),
+    ("cvr", "ece_unclicked", "CVR ECE (non-clicked)"),
+    ("cvr", "calibration", "CVR pred/true"),
+    ("ctcvr", "auc", "CTCVR AUC"),
+    ("ctcvr", "expected_auc", "CTCVR E[AUC]"),
+    ("ctcvr", "calibration", "CTCVR pred/true"),
+)
+
+
+def conversion_truth(rows: Featurised) -> ConversionTruth:
+    """Labels and (where the log knows them) true probabilities of the evaluated rows."""
+    conv = rows.conversions
+    known = not np.isnan(rows.p_true).any() and not np.isnan(conv.p_cvr_true).any()
+    return ConversionTruth(
+        click=rows.label,
+        converted=conv.converted,
+        eventually=None if np.isnan(conv.eventually).any() else conv.eventually,
+        p_ctr=rows.p_true if known else None,
+        p_cvr=rows.conversions.p_cvr_true if known else None,
+    )
+
+
+def score_runs(
+    run: Run,
+    feats: Featurised,
+    rows: np.ndarray,
+    log: ClickLog,
+    split: np.ndarray,
+    baselines: Mapping[str, Path],
+    cache_dir: Path = DEFAULT_CACHE,
+) -> TaskScores:
+    """pCTR and pCVR of ``rows`` by the run, ``ctr_only``, each baseline run and the oracle."""
+    target = subset(feats, rows)
+    own = predict_all(run.model, run.text_source(feats, cache_dir), target)
+    assert own.p_cvr is not None, "the run has no conversion tower"
+    global_cvr = run.spec.global_cvr or float(own.p_cvr.mean())
+    scores: TaskScores = {"adrank": (own.p_ctr, own.p_cvr),
+                          "ctr_only": (own.p_ctr, np.full(len(rows), global_cvr))}  # fmt: skip
+    for name, run_dir in baselines.items():
+        other = load_run(run_dir)
+        other_feats, _ = featurise(log, split, other.cfg.history_len, other.spec.prior_alpha,
+                                   other.spec)  # fmt: skip
+        pred = predict_all(other.model, other.text_source(other_feats, cache_dir),
+                           subset(other_feats, rows))  # fmt: skip
+        if pred.p_cvr is None:
+            raise ValueError(f"baseline {name} ({run_dir}) has no conversion tower")
+        scores[name] = (pred.p_ctr, pred.p_cvr)
+    truth = conversion_truth(target)
+    if truth.p_ctr is not None and truth.p_cvr is not None:
+        scores["oracle"] = (truth.p_ctr, truth.p_cvr)
+    return scores
+
+
+def conversion_results(truth: ConversionTruth, scores: TaskScores) -> dict[str, dict]:
+    return {name: task_metrics(truth, p_ctr, p_cvr) for name, (p_ctr, p_cvr) in scores.items()}
+
+
+def markdown_table(results: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
+    head = "| model | " + " | ".join(title for *_, title in COLUMNS) + " |"
+    rule = "|---|" + "---:|" * len(COLUMNS)
+    rows = [
+        f"| {name} | "
+        + " | ".join(_fmt(m.get(task, {}).get(key)) for task, key, _ in COLUMNS)
+        + " |"
+        for name, m in results.items()
+    ]
+    return "\n".join([head, rule, *rows])
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.4f}"
+
+
+def plot_cvr_reliability(truth: ConversionTruth, scores: TaskScores, path: Path) -> None:
+    """pCVR against the true pCVR over every impression (synthetic logs)."""
+    if truth.p_cvr is None:
+        return
+    curves = {name: (truth.p_cvr, p_cvr) for name, (_, p_cvr) in scores.items()
+              if name != "oracle"}  # fmt: skip
+    plot_reliability(curves, path, strategy="quantile")
