@@ -14,7 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="generate synthetic click logs with a known truth",
         description="Generate a synthetic ad platform's logs (ads, behaviour events, "
         "impressions with context and clicks drawn from a known "
-        "probability p_true) in the adrank input format.",
+        "probability p_true) in the adrank input format, and synth_config.json, "
+        "from which the world that made them can be regenerated.",
     )
     p.add_argument("--out", type=Path, required=True, help="output directory")
     defaults = SynthConfig()
@@ -33,12 +34,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     from model_export.data.io import write_clicklog
     from model_export.data.synth import SynthConfig, synthesize
+    from model_export.data.synth_world import write_config
 
     names = {f.name for f in dataclasses.fields(SynthConfig)}
     cfg = SynthConfig(**{k: v for k, v in vars(args).items() if k in names})
     start = time.perf_counter()
     log = synthesize(cfg)
     write_clicklog(log, args.out)
+    write_config(cfg, args.out)  # what load_world regenerates the world from
     summary = log.summary()
     print(
         f"wrote {summary['impressions']:,} impressions, {summary['events']:,} events, "

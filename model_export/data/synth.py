@@ -7,13 +7,13 @@ impressions, ads that launch over time (so test data holds cold ads), and partly
 delivery. Each impression's click probability ``p_true`` follows ``synth_truth``; its label is
 drawn from it. Part of the truth (the fine topic) is visible only in text.
 
-With ``cvr_mean > 0`` (the default) clicks also convert, with the known probability ``p_cvr_true`` of
-``synth_conversion`` and a delay per advertiser; the log is cut at ``cut_ts``, so a recent
-click's conversion may not be in it yet. Impressions then carry the labels ``converted`` and
-``conversion_ts`` (the documented format) and ads their ``advertiser`` and ``price``; the price
-ends the ad's description ("From $89.90."), the one visible part of what drives conversions
-besides the offer and the context. The conversion step draws from streams of its own: clicks
-are the same with or without it.
+With ``cvr_mean > 0`` (the default) clicks also convert, with the known probability
+``p_cvr_true`` of ``synth_conversion`` and a delay per advertiser; the log is cut at
+``cut_ts``, so a recent click's conversion may not be in it yet. Impressions then carry the
+labels ``converted`` and ``conversion_ts`` (the documented format) and ads their
+``advertiser`` and ``price``; the price ends the ad's description ("From $89.90."), the one
+visible part of what drives conversions besides the offer and the context. The conversion
+step draws from streams of its own: clicks are the same with or without it.
 
 Ground-truth columns the model must not read (documented here, kept for tests and analysis):
 ``ads.topic``, ``ads.quality`` (latent logit effect), ``ads.launch_ts`` and ``events.topic``;
@@ -22,6 +22,8 @@ with conversions also ``impressions.p_cvr_true``, ``p_ctcvr_true`` (= ``p_true·
 delay correction), ``ads.price_level``, ``ads.landing_quality`` (latent conversion logit
 effect), ``ads.delay_fast_share`` and ``ads.delay_slow_median_s`` (the advertiser's delays).
 Same seed → identical log; the sub-steps draw from independent seeded streams.
+``synthesize_world`` also returns the world that made the log (``synth_world.SynthWorld``): the
+truth of any impression, logged or not.
 """
 
 from dataclasses import dataclass
@@ -45,20 +47,16 @@ from model_export.data.synth_sampling import (
     make_impressions,
     make_users,
 )
-from model_export.data.synth_text import OFFERS
 from model_export.data.synth_truth import (
     AGE_BANDS,
-    AGE_VERTICAL_STD,
     COUNTRIES,
     DEVICES,
     GENDERS,
     SLOTS,
-    affinity,
-    calibrate_base,
-    context_effect,
-    sigmoid,
+    make_click_truth,
     topic_counts,
 )
+from model_export.data.synth_world import SynthWorld, event_topics, impression_affinity
 
 CONVERSION_STREAMS = 4  # ads, users, advertisers, draws (synth_conversion.make_conversions)
 CONTEXT_FIELDS = ["hour", "weekday", "device", "slot", "position", "age_band", "gender", "country"]
@@ -120,6 +118,11 @@ class SynthConfig:
 
 def synthesize(config: SynthConfig | None = None) -> ClickLog:
     """Generate the click log of ``config`` (defaults when None); deterministic per seed."""
+    return synthesize_world(config)[0]
+
+
+def synthesize_world(config: SynthConfig | None = None) -> tuple[ClickLog, SynthWorld]:
+    """The click log of ``config`` (defaults when None) and the world that made it."""
     config = config or SynthConfig()
     # the first six are the click log's; spawning more leaves them as they were
     seeds = np.random.SeedSequence(config.seed).spawn(6 + CONVERSION_STREAMS)
@@ -135,8 +138,13 @@ def synthesize(config: SynthConfig | None = None) -> ClickLog:
         bar.update()
         imps = make_impressions(streams[4], config, catalog, users, ads)
         bar.update()
-        k_topic, k_vert = _affinity_counts(config, catalog, ads, events, imps)
-        p_true = click_probability(streams[5], config, catalog, ads, imps, k_topic, k_vert)
+        history = event_topics(catalog, events)
+        k_topic, k_vert = impression_affinity(
+            history, ads, imps, config.history_len, config.progress
+        )
+        n_verticals = len(catalog.verticals)
+        click = make_click_truth(streams[5], config, n_verticals, ads, imps, k_topic, k_vert)
+        p_true = click.probability(ads, imps, k_topic, k_vert)
         labels = (streams[5].random(len(p_true)) < p_true).astype(np.int8)
         bar.update()
         log = ClickLog(
@@ -147,50 +155,27 @@ def synthesize(config: SynthConfig | None = None) -> ClickLog:
             context_fields=list(CONTEXT_FIELDS),
         )
         bar.update()
+        conversion = None
         if config.cvr_mean > 0:
             conversions = make_conversions(
                 streams[6:], config, catalog, ads, imps, k_topic, p_true, labels == 1
             )
             _add_conversions(log, ads, conversions, p_true)
+            conversion = conversions.truth
             bar.update()
-    return log
-
-
-def _affinity_counts(
-    config: SynthConfig, catalog: Catalog, ads: Ads, events: Events, imps: Impressions
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(k_topic, k_vert)`` of every impression (read by the click and conversion truths)."""
-    ev = pd.DataFrame(
-        {"user_id": events.user, "ts": events.ts, "topic": events.topic,
-         "vertical": catalog.topic_vertical[events.topic]}
-    )  # fmt: skip
-    im = pd.DataFrame(
-        {"user_id": imps.user, "ts": imps.ts, "topic": ads.topic[imps.ad],
-         "vertical": ads.vertical[imps.ad]}
-    )  # fmt: skip
-    return topic_counts(ev, im, config.history_len, progress=config.progress)
-
-
-def click_probability(
-    rng: np.random.Generator,
-    config: SynthConfig,
-    catalog: Catalog,
-    ads: Ads,
-    imps: Impressions,
-    k_topic: np.ndarray,
-    k_vert: np.ndarray,
-) -> np.ndarray:
-    """The true click probability of every impression (see ``synth_truth``)."""
-    ad_vertical = ads.vertical[imps.ad]
-    age_vertical = rng.normal(0.0, AGE_VERTICAL_STD, (len(AGE_BANDS), len(catalog.verticals)))
-    offer_effect = np.array([o.effect for o in OFFERS])[ads.offer[imps.ad]]
-    logit = (
-        affinity(k_topic, k_vert, config.topic_weight, config.vertical_weight)
-        + offer_effect
-        + ads.quality[imps.ad]
-        + context_effect(imps.context(), ad_vertical, age_vertical)
+    world = SynthWorld(
+        config=config,
+        catalog=catalog,
+        users=users,
+        ads=ads,
+        events=events,
+        history=history,
+        user_ids=pd.Index(_ids("u", config.n_users)),
+        ad_ids=pd.Index(_ids("a", config.n_ads)),
+        click=click,
+        conversion=conversion,
     )
-    return sigmoid(calibrate_base(logit, config.target_ctr) + logit)
+    return log, world
 
 
 def affinity_counts(log: ClickLog, history_len: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -271,12 +256,12 @@ def _impressions_frame(
 def _add_conversions(log: ClickLog, ads: Ads, conversions: Conversions, p_true: np.ndarray) -> None:
     """The conversion labels and truth as new columns after the click log's own (the labels
     with the dtypes ``read_clicklog`` gives them)."""
-    merchants, delays = conversions.merchants, conversions.delays
+    merchants, delays = conversions.truth.merchants, conversions.delays
     advertiser = merchants.advertiser
     log.ads["advertiser"] = ads.brand
     log.ads["price"] = merchants.price
-    log.ads["description"] = [f"{d} From ${p:,.2f}." for d, p in
-                              zip(log.ads["description"], merchants.price, strict=True)]  # fmt: skip
+    priced = zip(log.ads["description"], merchants.price, strict=True)
+    log.ads["description"] = [f"{d} From ${p:,.2f}." for d, p in priced]
     log.ads["price_level"] = merchants.price_level
     log.ads["landing_quality"] = merchants.landing
     log.ads["delay_fast_share"] = delays.fast_share[advertiser]

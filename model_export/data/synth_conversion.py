@@ -22,7 +22,8 @@ impression (as "if it were clicked"). The effects differ in part from the click 
 - no position effect: a lower position costs clicks, not the purchase after one.
 
 ``base`` is solved so the expected conversion rate of clicks, ``sum(p_ctr·p_cvr) /
-sum(p_ctr)``, is ``SynthConfig.cvr_mean``.
+sum(p_ctr)``, is ``SynthConfig.cvr_mean``. ``ConversionTruth`` holds what the formula draws
+(merchants, intent) and solves (``base``): the probability of any impression, logged or not.
 
 Delay: an advertiser's conversions arrive after a mixture of a fast exponential part (impulse
 buys, mean ``FAST_MEAN_S``) and a slow log-normal part with a long tail (considered buys). Each
@@ -35,7 +36,7 @@ than the log's cut (``SynthConfig.cut_ts``) is not in the log: its click is imma
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -112,10 +113,28 @@ class Delays:
 
 
 @dataclass(frozen=True)
+class ConversionTruth:
+    """The conversion truth's own parameters: merchants, per-user intent, the calibrated
+    ``base``; the rest it reads from the ads, impressions and ``k_topic``."""
+
+    merchants: Merchants
+    intent: np.ndarray  # per user: purchase intent (conversion logit)
+    base: float = 0.0
+
+    def logit(self, ads: Ads, imps: Impressions, k_topic: np.ndarray) -> np.ndarray:
+        """The conversion logit of each impression without ``base``."""
+        return cvr_logit(self.merchants, ads, self.intent, imps, k_topic)
+
+    def probability(self, ads: Ads, imps: Impressions, k_topic: np.ndarray) -> np.ndarray:
+        """The true conversion probability of each impression (as if clicked)."""
+        return sigmoid(self.base + self.logit(ads, imps, k_topic))
+
+
+@dataclass(frozen=True)
 class Conversions:
     """The conversion truth and labels of a synthetic log."""
 
-    merchants: Merchants
+    truth: ConversionTruth
     delays: Delays
     p_cvr: np.ndarray  # per impression: true conversion probability of a click
     eventually: np.ndarray  # bool: clicked and converts within the attribution window
@@ -191,6 +210,24 @@ def calibrate_cvr_base(logit: np.ndarray, p_ctr: np.ndarray, cvr_mean: float) ->
     """The ``base`` whose expected conversions per expected click are ``cvr_mean``."""
     weight = p_ctr / p_ctr.sum()
     return _solve(lambda base: float(weight @ sigmoid(base + logit)), cvr_mean, -20.0, 20.0)
+
+
+def make_conversion_truth(
+    streams: Sequence[np.random.Generator],
+    config: SynthConfig,
+    catalog: Catalog,
+    ads: Ads,
+    imps: Impressions,
+    k_topic: np.ndarray,
+    p_ctr: np.ndarray,
+) -> ConversionTruth:
+    """Merchants and intent from two streams (ads, users); ``base`` solved on the logged
+    impressions, weighted by their click probability ``p_ctr``."""
+    merchants = make_merchants(streams[0], config, catalog, ads)
+    intent = streams[1].normal(0.0, config.intent_std, config.n_users)
+    truth = ConversionTruth(merchants, intent)
+    base = calibrate_cvr_base(truth.logit(ads, imps, k_topic), p_ctr, config.cvr_mean)
+    return replace(truth, base=base)
 
 
 def _fast_cdf(t: float | np.ndarray) -> np.ndarray:
@@ -291,10 +328,9 @@ def make_conversions(
 ) -> Conversions:
     """The conversion truth and labels from four independent streams (ads, users,
     advertisers, draws): nothing of the click log is drawn again."""
-    merchants = make_merchants(streams[0], config, catalog, ads)
-    intent = streams[1].normal(0.0, config.intent_std, config.n_users)
-    logit = cvr_logit(merchants, ads, intent, imps, k_topic)
-    p_cvr = sigmoid(calibrate_cvr_base(logit, p_ctr, config.cvr_mean) + logit)
+    truth = make_conversion_truth(streams[:2], config, catalog, ads, imps, k_topic, p_ctr)
+    merchants = truth.merchants
+    p_cvr = truth.probability(ads, imps, k_topic)
     weight = advertiser_weights(merchants, imps, p_ctr * p_cvr)
     delays = make_delays(streams[2], config, advertiser_vertical_price(merchants), weight)
     n, window_s = len(p_cvr), config.attribution_days * DAY_S
@@ -302,7 +338,7 @@ def make_conversions(
     delay = sample_delays(streams[3], delays, merchants.advertiser[imps.ad], window_s)
     conversion_ts = np.where(eventually, imps.ts + np.floor(delay).astype(np.int64), 0)
     return Conversions(
-        merchants=merchants,
+        truth=truth,
         delays=delays,
         p_cvr=p_cvr,
         eventually=eventually,

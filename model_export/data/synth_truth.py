@@ -10,15 +10,27 @@
   model; the fine topic shows only in text);
 - ``context``: device × slot, an hour-of-day curve, a position bias, age band × vertical;
 - ``base`` is solved so the mean click probability equals the configured CTR.
+
+``ClickTruth`` holds what the formula draws once (age band × vertical effects) and solves once
+(``base``); it gives the probability of any impression, logged or not (``synth_world``).
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from model_export.data.synth_text import OFFERS
 from model_export.train.history import history_index
+
+if TYPE_CHECKING:
+    from model_export.data.synth import SynthConfig
+    from model_export.data.synth_sampling import Ads, Impressions
 
 DEVICES = ("mobile", "desktop", "tablet")
 DEVICE_SHARE = (0.6, 0.3, 0.1)
@@ -42,6 +54,7 @@ DEVICE_SLOT_EFFECT = np.array(
     [[0.25, 0.10, -0.45, 0.00], [-0.10, 0.35, -0.20, -0.05], [0.15, 0.00, -0.30, 0.10]]
 )
 AGE_VERTICAL_STD = 0.15
+OFFER_EFFECT = np.array([o.effect for o in OFFERS])  # by offer code
 
 
 def hour_effect(hour: np.ndarray) -> np.ndarray:
@@ -84,6 +97,51 @@ def calibrate_base(logit: np.ndarray, target_ctr: float, iters: int = 60) -> flo
         else:
             hi = mid
     return (lo + hi) / 2
+
+
+@dataclass(frozen=True)
+class ClickTruth:
+    """The click truth's own parameters: the random age band × vertical effects, the affinity
+    weights and the calibrated ``base``; the rest it reads from the ads and impressions."""
+
+    age_vertical: np.ndarray  # (age bands, verticals): click logit effects
+    topic_weight: float
+    vertical_weight: float
+    base: float = 0.0
+
+    def logit(
+        self, ads: Ads, imps: Impressions, k_topic: np.ndarray, k_vert: np.ndarray
+    ) -> np.ndarray:
+        """The click logit of each impression without ``base``."""
+        ad_vertical = ads.vertical[imps.ad]
+        return (
+            affinity(k_topic, k_vert, self.topic_weight, self.vertical_weight)
+            + OFFER_EFFECT[ads.offer[imps.ad]]
+            + ads.quality[imps.ad]
+            + context_effect(imps.context(), ad_vertical, self.age_vertical)
+        )
+
+    def probability(
+        self, ads: Ads, imps: Impressions, k_topic: np.ndarray, k_vert: np.ndarray
+    ) -> np.ndarray:
+        """The true click probability of each impression."""
+        return sigmoid(self.base + self.logit(ads, imps, k_topic, k_vert))
+
+
+def make_click_truth(
+    rng: np.random.Generator,
+    config: SynthConfig,
+    n_verticals: int,
+    ads: Ads,
+    imps: Impressions,
+    k_topic: np.ndarray,
+    k_vert: np.ndarray,
+) -> ClickTruth:
+    """Draws the age band × vertical effects and solves ``base`` on the logged impressions."""
+    age_vertical = rng.normal(0.0, AGE_VERTICAL_STD, (len(AGE_BANDS), n_verticals))
+    truth = ClickTruth(age_vertical, config.topic_weight, config.vertical_weight)
+    base = calibrate_base(truth.logit(ads, imps, k_topic, k_vert), config.target_ctr)
+    return replace(truth, base=base)
 
 
 def _chunks(n: int, size: int) -> Iterator[slice]:
