@@ -14,8 +14,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "model on a split, next to baselines trained on the same split: the "
         "popularity prior, optionally DeepCTR-Torch's DIN (--din), and the oracle "
         "where the true click probability is known (synthetic data). Also on the "
-        "cold-start subset (ads never seen in training). Writes report.json, "
-        "report.md and PNG plots (ROC, reliability diagram, training curves).",
+        "cold-start subset (ads never seen in training). With conversions: per task "
+        "(CTR, CVR over every impression, CTCVR) beside ctr_only and --baseline runs, and "
+        "on a synthetic log the revenue of mixed cpm/cpc/cpa auctions against the oracle "
+        "(conversions.md). Writes report.json, report.md and PNG plots (ROC, reliability "
+        "diagrams, training curves, revenue).",
     )
     p.add_argument("run_dir", type=Path, help="a directory written by `adrank train`")
     add_data_args(p)
@@ -48,8 +51,11 @@ def run(args: argparse.Namespace) -> None:
     log = load_source(args.data, args.cache_dir, args.skip_invalid)
     split = split_for(log, args.protocol, args.seed)
     out = args.out or args.run_dir / "eval"
+    from model_export.data.synth_world import CONFIG_FILE
+
     baselines = dict(_named_run(item) for item in args.baseline)
-    options = EvalOptions(args.split, args.din, args.seed, args.cache_dir, baselines)
+    world = Path(args.data) if (Path(args.data) / CONFIG_FILE).is_file() else None
+    options = EvalOptions(args.split, args.din, args.seed, args.cache_dir, baselines, world)
     results = evaluate_run(args.run_dir, log, split, out, options)
     print(markdown_table(results))
     conversions = out / "conversions.md"

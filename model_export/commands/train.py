@@ -80,10 +80,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--cvr-objective",
-        choices=("esmm", "clicked_only"),
+        choices=("esmm", "clicked_only", "click_space"),
         default="esmm",
-        help="the conversion task (logs with conversions): ESMM over every impression, or "
-        "the classic model on clicked rows only (a baseline); --head cvr=false turns it off",
+        help="the conversion task (logs with conversions): ESMM over every impression; "
+        "clicked_only, the conversion loss on clicked rows beside the click task (a "
+        "baseline); click_space, the classic conversion model trained on clicked rows alone "
+        "(a baseline, no click task); --head cvr=false turns it off",
     )
     p.add_argument(
         "--delay-correction",

@@ -5,9 +5,11 @@ Rankings of conversions compared on the same rows:
 - the run (its pCTR × its pCVR);
 - ``ctr_only``: the run's pCTR with one constant pCVR (the training clicks' conversion rate) —
   what a click model ranks cpa bids with;
-- other runs given with ``--baseline NAME=RUN_DIR`` (e.g. the classic model trained on
-  clicked rows only, ``adrank train --cvr-objective clicked_only``, or one trained without
-  delay correction), scored on the same split;
+- other runs given with ``--baseline NAME=RUN_DIR``, scored on the same split: e.g. the
+  classic conversion model trained on clicked rows alone (``adrank train --cvr-objective
+  click_space``; it predicts no clicks, so its pCTCVR takes the run's pCTR), the conversion
+  loss on clicked rows beside the click task (``--cvr-objective clicked_only``), or a run
+  without delay correction;
 - ``oracle``: the true probabilities (synthetic logs).
 """
 
@@ -21,7 +23,7 @@ from model_export.evaluate.conversions import ConversionTruth, task_metrics
 from model_export.evaluate.plots import plot_reliability
 from model_export.train.arrays import Featurised, featurise, subset
 from model_export.train.run import DEFAULT_CACHE, Run, load_run
-from model_export.train.trainer import predict_all
+from model_export.train.trainer import Predictions, predict_all
 
 TaskScores = dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (p_ctr, p_cvr)
 COLUMNS = (
@@ -50,35 +52,43 @@ def conversion_truth(rows: Featurised) -> ConversionTruth:
     )
 
 
+def predict_rows(
+    run: Run, log: ClickLog, split: np.ndarray, rows: np.ndarray, cache_dir: Path
+) -> tuple[Featurised, Predictions]:
+    """The rows (positions among the featurised train/valid/test rows) featurised with the
+    run's own spec, and its predictions of them."""
+    feats, _ = featurise(log, split, run.cfg.history_len, run.spec.prior_alpha, run.spec)
+    target = subset(feats, rows)
+    return target, predict_all(run.model, run.text_source(feats, cache_dir), target)
+
+
 def score_runs(
     run: Run,
-    feats: Featurised,
-    rows: np.ndarray,
     log: ClickLog,
     split: np.ndarray,
+    rows: np.ndarray,
     baselines: Mapping[str, Path],
     cache_dir: Path = DEFAULT_CACHE,
-) -> TaskScores:
-    """pCTR and pCVR of ``rows`` by the run, ``ctr_only``, each baseline run and the oracle."""
-    target = subset(feats, rows)
-    own = predict_all(run.model, run.text_source(feats, cache_dir), target)
+) -> tuple[ConversionTruth, TaskScores]:
+    """The rows' truth, and their pCTR and pCVR by the run, ``ctr_only``, each baseline run
+    and (where the truth is known) the oracle."""
+    target, own = predict_rows(run, log, split, rows, cache_dir)
     assert own.p_cvr is not None, "the run has no conversion tower"
     global_cvr = run.spec.global_cvr or float(own.p_cvr.mean())
     scores: TaskScores = {"adrank": (own.p_ctr, own.p_cvr),
                           "ctr_only": (own.p_ctr, np.full(len(rows), global_cvr))}  # fmt: skip
     for name, run_dir in baselines.items():
         other = load_run(run_dir)
-        other_feats, _ = featurise(log, split, other.cfg.history_len, other.spec.prior_alpha,
-                                   other.spec)  # fmt: skip
-        pred = predict_all(other.model, other.text_source(other_feats, cache_dir),
-                           subset(other_feats, rows))  # fmt: skip
+        _, pred = predict_rows(other, log, split, rows, cache_dir)
         if pred.p_cvr is None:
             raise ValueError(f"baseline {name} ({run_dir}) has no conversion tower")
-        scores[name] = (pred.p_ctr, pred.p_cvr)
+        # the classic conversion model predicts no clicks: its pCTCVR takes the run's pCTR
+        p_ctr = own.p_ctr if other.cfg.cvr_objective == "click_space" else pred.p_ctr
+        scores[name] = (p_ctr, pred.p_cvr)
     truth = conversion_truth(target)
     if truth.p_ctr is not None and truth.p_cvr is not None:
         scores["oracle"] = (truth.p_ctr, truth.p_cvr)
-    return scores
+    return truth, scores
 
 
 def conversion_results(truth: ConversionTruth, scores: TaskScores) -> dict[str, dict]:

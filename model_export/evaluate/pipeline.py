@@ -14,6 +14,7 @@ import orjson
 import pandas as pd
 
 from model_export.data.clicklog import SPLITS, ClickLog
+from model_export.evaluate.auctions import auction_revenue, revenue_markdown
 from model_export.evaluate.baselines import (
     PopularityBaseline,
     known_probabilities,
@@ -21,7 +22,6 @@ from model_export.evaluate.baselines import (
 )
 from model_export.evaluate.conversion_report import (
     conversion_results,
-    conversion_truth,
     plot_cvr_reliability,
     score_runs,
 )
@@ -42,6 +42,8 @@ class EvalOptions:
     seed: int = 0
     cache_dir: Path = DEFAULT_CACHE
     baselines: Mapping[str, Path] = field(default_factory=dict)  # conversion baselines' runs
+    world_dir: Path | None = None  # a synthetic log's directory: revenue of mixed auctions
+    auctions: int = 5_000
 
 
 def evaluate_run(
@@ -87,12 +89,15 @@ def _conversions(
 ) -> dict[str, Any]:  # fmt: skip
     """Per-task metrics of the run and its conversion baselines; ``conversions.md`` and the
     pCVR reliability diagram in ``out_dir``."""
-    scores = score_runs(run, feats, rows, log, split, options.baselines, options.cache_dir)
-    truth = conversion_truth(subset(feats, rows))
-    results = conversion_results(truth, scores)
+    truth, scores = score_runs(run, log, split, rows, options.baselines, options.cache_dir)
+    results: dict[str, Any] = {"tasks": conversion_results(truth, scores)}
     plot_cvr_reliability(truth, scores, out_dir / "reliability_cvr.png")
-    table = conversion_markdown(results)
-    (out_dir / "conversions.md").write_text(f"# Conversions ({options.split})\n\n{table}\n")
+    text = f"# Conversions ({options.split})\n\n{conversion_markdown(results['tasks'])}\n"
+    if options.world_dir is not None:
+        test_rows = np.flatnonzero(split == options.split)
+        results["revenue"] = auction_revenue(run, log, test_rows, options, out_dir)
+        text += f"\n## Revenue of mixed auctions\n\n{revenue_markdown(results['revenue'])}\n"
+    (out_dir / "conversions.md").write_text(text)
     return results
 
 

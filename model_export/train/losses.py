@@ -7,7 +7,10 @@
   ``delay.DelayModel.cdf`` of the time from the impression to the log's cut; 1 without delay
   correction) scales pCTCVR to what the log could show by then.
 - ``clicked_only``: the click's, plus the conversion's cross-entropy over clicked rows only —
-  the classic model, trained on a sample unlike the impressions it scores (the baseline).
+  the conversion tower trained on a sample unlike the impressions it scores (a baseline that
+  still shares the click task's layers).
+- ``click_space``: the classic conversion model (ESMM's BASE): trained on clicked rows alone,
+  for the conversion alone (the trainer keeps only clicked rows; its pCTR is not trained).
 """
 
 from typing import Literal
@@ -16,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-CvrObjective = Literal["esmm", "clicked_only"]
+CvrObjective = Literal["esmm", "clicked_only", "click_space"]
 EPS = 1e-7
 
 
@@ -34,10 +37,14 @@ def esmm_loss(
     return ctr_loss(logit, click) + ctcvr
 
 
+def cvr_loss(cvr_logit: Tensor, converted: Tensor) -> Tensor:
+    return F.binary_cross_entropy_with_logits(cvr_logit, converted)
+
+
 def clicked_only_loss(logit: Tensor, cvr_logit: Tensor, click: Tensor, converted: Tensor) -> Tensor:
     """Click loss + the conversion loss over the clicked rows (none: the click loss)."""
     clicked = click > 0.5
     loss = ctr_loss(logit, click)
     if clicked.any():
-        loss = loss + F.binary_cross_entropy_with_logits(cvr_logit[clicked], converted[clicked])
+        loss = loss + cvr_loss(cvr_logit[clicked], converted[clicked])
     return loss

@@ -19,7 +19,7 @@ from model_export.train.arrays import Featurised, subset
 from model_export.train.batches import Batch, drop_ids, epoch_batches, make_batch
 from model_export.train.config import TrainConfig
 from model_export.train.delay import DelayModel
-from model_export.train.losses import clicked_only_loss, ctr_loss, esmm_loss
+from model_export.train.losses import clicked_only_loss, ctr_loss, cvr_loss, esmm_loss
 from model_export.train.texts import TextSource
 from service.features.prior import unknown_prior
 
@@ -114,6 +114,8 @@ class Trainer:
     ):
         self.cfg, self.model, self.source, self.run_dir = cfg, model, source, run_dir
         self.train = subset(feats, feats.rows("train"))
+        if conversions is not None and cfg.cvr_objective == "click_space":
+            self.train = subset(self.train, np.flatnonzero(self.train.label > 0.5))
         self.valid = subset(feats, feats.rows("valid"))
         self.unknown_prior = unknown_prior(global_ctr, cfg.prior_alpha)
         # per training row, the share of its conversions the log can show (the ESMM loss)
@@ -186,6 +188,8 @@ class Trainer:
             return ctr_loss(out.logit, batch.label)
         if self.cfg.cvr_objective == "clicked_only":
             return clicked_only_loss(out.logit, out.cvr_logit, batch.label, batch.converted)
+        if self.cfg.cvr_objective == "click_space":
+            return cvr_loss(out.cvr_logit, batch.converted)
         observed = torch.from_numpy(self.observed[rows].astype(np.float32))
         return esmm_loss(out.logit, out.cvr_logit, batch.label, batch.converted, observed)
 
@@ -202,7 +206,11 @@ class Trainer:
         if pred.p_cvr is not None and self.observed is not None:
             converted = self.valid.conversions.converted
             row["valid_ctcvr_auc"] = auc(converted, p * pred.p_cvr)
-            cvr = f"  CTCVR AUC {row['valid_ctcvr_auc']:.4f}"
+            clicked = self.valid.label > 0.5
+            row["valid_cvr_auc"] = auc(converted[clicked], pred.p_cvr[clicked])
+            cvr = f"  CTCVR AUC {row['valid_ctcvr_auc']:.4f}  CVR AUC {row['valid_cvr_auc']:.4f}"
+            if self.cfg.cvr_objective == "click_space":  # its click tower is not trained
+                valid_auc = row["valid_cvr_auc"]
         self.state.history.append(row)
         tqdm.write(
             f"epoch {row['epoch']}: train loss {train_loss:.4f}  valid AUC {valid_auc:.4f}  "

@@ -41,7 +41,7 @@ def test_gate_weights_are_the_attention_per_gate(
     vectors = run.text_source(feats).all_vectors(run.model)
     args = [torch.from_numpy(a) for a in (f.ad_text, f.history, f.context, f.bucket, f.prior)]
     with torch.no_grad():
-        _, attention = run.model(vectors, *args)
+        attention = run.model(vectors, *args).weights
         gates = run.model.gate_weights(vectors, args[0], args[1])
     assert gates.shape == (len(f.label), run.cfg.head.attention_heads, run.cfg.history_len)
     torch.testing.assert_close(gates.mean(1), attention)

@@ -1,0 +1,75 @@
+"""`adrank evaluate` on a synthetic log: the run's revenue in mixed auctions, beside its baselines.
+
+The auctions (``revenue.auction_requests``) put other ads into logged impressions; the run and
+each baseline score those (user, time, context, ad) rows as they score any impression —
+featurised with their own spec, the user's behaviour before the time — and
+``revenue.revenue_report`` prices each ranking with the truth of the world that made the log.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model_export.data.clicklog import ClickLog
+from model_export.data.synth_world import load_world
+from model_export.evaluate.conversion_report import score_runs
+from model_export.evaluate.revenue import auction_requests, plot_revenue_shares, revenue_report
+from model_export.train.run import Run
+
+AUCTION_COLUMNS = ("user_id", "ad_id", "ts", "label", "p_true")
+CANDIDATES = 10
+PAIRS = (("adrank", "ctr_only"),)
+
+
+def auction_log(log: ClickLog, auctions: Any) -> ClickLog:
+    """The auctions' candidate rows as the impressions of a log (the same ads and events)."""
+    ctx = [log.context_column(f) for f in log.context_fields if log.context_column(f) in auctions]
+    imps = auctions[[*AUCTION_COLUMNS, *ctx]].reset_index(drop=True)
+    return ClickLog(f"{log.name}-auctions", log.ads, log.events, imps, list(log.context_fields))
+
+
+def auction_revenue(
+    run: Run, log: ClickLog, test_rows: np.ndarray, options: Any, out_dir: Path
+) -> dict[str, Any]:
+    """Revenue of ``options.auctions`` auctions drawn from the test rows (``options``:
+    ``pipeline.EvalOptions``), ranked by the run, ``ctr_only``, each baseline and the oracle."""
+    world = load_world(options.world_dir)
+    rng = np.random.default_rng(options.seed)
+    picked = np.sort(rng.choice(test_rows, min(options.auctions, len(test_rows)), replace=False))
+    auctions = auction_requests(log, world, picked, CANDIDATES, seed=options.seed)
+    candidates = auction_log(log, auctions)
+    split = np.full(len(auctions), "test", dtype=object)
+    rows = np.arange(len(auctions))
+    _, scores = score_runs(run, candidates, split, rows, options.baselines, options.cache_dir)
+    scores.pop("oracle", None)  # revenue_report adds the truth of the world itself
+    report = revenue_report(auctions, scores, seed=options.seed, pairs=PAIRS)
+    plot_revenue_shares(report, out_dir / "revenue.png")
+    return report
+
+
+def revenue_markdown(report: dict[str, Any]) -> str:
+    """Revenue per 1,000 auctions and share of the oracle's, per ranking and top k."""
+    ks = report["ks"]
+    head = "| ranking | " + " | ".join(f"top {k}: per 1,000 | top {k}: share of oracle"
+                                       for k in ks) + " |"  # fmt: skip
+    rule = "|---|" + "---:|---:|" * len(ks)
+    lines = [head, rule]
+    for name, by_k in report["rankings"].items():
+        cells = []
+        for k in ks:
+            e = by_k[f"top{k}"]
+            lo, hi = e["share_ci"]
+            cells += [f"{e['revenue_per_1000']:.1f}",
+                      f"{e['share_of_oracle']:.3f} [{lo:.3f}, {hi:.3f}]"]  # fmt: skip
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for pair, by_k in report["differences"].items():
+        cells = []
+        for k in ks:
+            e = by_k[f"top{k}"]
+            lo, hi = e["revenue_ci"]
+            cells += [f"{e['revenue_per_1000']:+.1f} [{lo:+.1f}, {hi:+.1f}]",
+                      f"{e['share_of_oracle']:+.3f}"]  # fmt: skip
+        lines.append(f"| {pair} | " + " | ".join(cells) + " |")
+    n = f"{report['auctions']:,} auctions of {report['candidates']:.0f} ads"
+    return "\n".join([*lines, "", f"{n}; {report['confidence']:.0%} bootstrap intervals."])
