@@ -1,7 +1,10 @@
 """The model's own speed in onnxruntime, side by side in one run: encoder texts/s (fp32 and
 int8, by padded length) and the ranking head's cost per 100 candidates.
 
-    .venv/bin/python -m loadtests.bench_model --bundle models/default [--threads 1]
+    .venv/bin/python -m loadtests.bench_model --bundle models/default [OTHER ...] [--threads 1]
+
+With several bundles the ranking heads are timed in turns, shape by shape (e.g. a head with a
+conversion tower against one without); the encoder rows are the first bundle's.
 
 Prints a Markdown table. Each figure is the median of repeated calls after a warm-up.
 """
@@ -67,31 +70,35 @@ def ranker_feed(bundle: Bundle, users: int, per_user: int) -> dict[str, np.ndarr
     }
 
 
-def ranker_rows(bundle: Bundle, threads: int) -> list[str]:
-    graph = bundle.manifest.graphs.ranker
-    sess = create_session(
-        bundle.file(graph.file), SessionConfig(("CPUExecutionProvider",), threads)
-    )
+def ranker_rows(bundles: list[Bundle], threads: int) -> list[str]:
+    config = SessionConfig(("CPUExecutionProvider",), threads)
+    sessions = [create_session(b.file(b.manifest.graphs.ranker.file), config) for b in bundles]
     rows = []
     for users in (1, 2, 4, 16):
-        feed = ranker_feed(bundle, users, 100)
-        ms = median_ms(partial(sess.run, None, feed), REPEATS * 3)
-        rows.append(
-            f"| ranker | {users} user(s) × 100 candidates × H={bundle.manifest.dims.history_len} "
-            f"| {ms:.2f} ms | {ms / users:.3f} ms per 100 candidates |"
-        )
+        for bundle, sess in zip(bundles, sessions, strict=True):
+            feed = ranker_feed(bundle, users, 100)
+            ms = median_ms(partial(sess.run, None, feed), REPEATS * 3)
+            outputs = ", ".join(
+                o for o in bundle.manifest.graphs.ranker.outputs if o != "attention"
+            )
+            rows.append(
+                f"| ranker ({outputs}) | {users} user(s) × 100 candidates × "
+                f"H={bundle.manifest.dims.history_len} | {ms:.2f} ms | "
+                f"{ms / users:.3f} ms per 100 candidates |"
+            )
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", required=True)
+    parser.add_argument("--bundle", required=True, nargs="+")
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
     args = parser.parse_args()
-    bundle = load_bundle(args.bundle)
-    print(f"bundle {bundle.version}, {args.threads} intra-op thread(s)\n")
+    bundles = [load_bundle(path) for path in args.bundle]
+    versions = ", ".join(b.version for b in bundles)
+    print(f"bundles {versions}, {args.threads} intra-op thread(s)\n")
     print("| graph | input | median latency | throughput |\n|---|---|---:|---:|")
-    print("\n".join(ranker_rows(bundle, args.threads) + encoder_rows(bundle, args.threads)))
+    print("\n".join(ranker_rows(bundles, args.threads) + encoder_rows(bundles[0], args.threads)))
 
 
 if __name__ == "__main__":
