@@ -47,6 +47,10 @@ class Event(Struct, gc=False):
     ts: Annotated[float, Meta(ge=0, description="unix seconds; now when absent")] | None = None
 
 
+MAX_VALUE = 1e9
+VALUE_DOC = "what the conversion was worth, in currency units; conversions only"
+
+
 class Outcome(Struct, gc=False):
     request_id: Annotated[str, Meta(min_length=1, description="the request_id /rank answered "
                                     "with")]  # fmt: skip
@@ -54,8 +58,8 @@ class Outcome(Struct, gc=False):
     type: OutcomeType
     user_id: Annotated[str, Meta(min_length=1)] | None = None
     ts: Annotated[float, Meta(ge=0, description="unix seconds")] | None = None
-    value: Annotated[float, Meta(ge=0, description="what the conversion was worth, in currency "
-                                 "units; conversions only")] | None = None  # fmt: skip
+    # bounded so one stray value cannot push the running total to +Inf for good
+    value: Annotated[float, Meta(ge=0, le=MAX_VALUE, description=VALUE_DOC)] | None = None
 
 
 class EventsRequest(Struct):
