@@ -112,9 +112,13 @@ def _fmt(value: float | None) -> str:
 
 
 def plot_cvr_reliability(truth: ConversionTruth, scores: TaskScores, path: Path) -> None:
-    """pCVR against the true pCVR over every impression (synthetic logs)."""
+    """pCVR against the true pCVR over every impression (synthetic logs; the "observed
+    conversion rate" of a bin is its mean true pCVR)."""
     if truth.p_cvr is None:
         return
     curves = {name: (truth.p_cvr, p_cvr) for name, (_, p_cvr) in scores.items()
               if name != "oracle"}  # fmt: skip
-    plot_reliability(curves, path, strategy="quantile")
+    top = max(float(np.quantile(p, 0.999)) for _, p in curves.values())
+    upper = min(1.0, max(float(np.max(truth.p_cvr)), top) * 1.1)
+    plot_reliability(curves, path, strategy="quantile", quantity="conversion",
+                     upper=upper)  # fmt: skip

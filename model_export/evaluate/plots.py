@@ -54,13 +54,15 @@ def plot_roc(curves: Curves, path: str | Path, title: str = "ROC curves") -> Pat
     return _save(fig, path)
 
 
-def _reliability_panel(ax: Axes, curves: Curves, n_bins: int, strategy: BinStrategy) -> None:
+def _reliability_panel(
+    ax: Axes, curves: Curves, n_bins: int, strategy: BinStrategy, quantity: str
+) -> None:
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfectly calibrated")
     for name, (y, p) in curves.items():
         bins = calibration_bins(y, p, n_bins, strategy)
         label = f"{name} (ECE {ece(y, p, n_bins, strategy):.4f})"
         ax.plot(bins.mean_p, bins.frac_pos, marker="o", ms=4, lw=1.4, label=label)
-    ax.set_ylabel("observed click rate")
+    ax.set_ylabel(f"observed {quantity} rate")
     ax.set_title(f"Reliability diagram ({n_bins} {_bin_words(strategy)} bins)")
     ax.legend(loc="upper left", fontsize="small")
     ax.grid(alpha=0.3)
@@ -71,23 +73,28 @@ def _bin_words(strategy: BinStrategy) -> str:
 
 
 def plot_reliability(
-    curves: Curves, path: str | Path, n_bins: int = 15, strategy: BinStrategy = "uniform"
+    curves: Curves,
+    path: str | Path,
+    n_bins: int = 15,
+    strategy: BinStrategy = "uniform",
+    quantity: str = "click",
+    upper: float = 1.0,
 ) -> Path:
-    """Reliability diagram (mean prediction vs click rate per bin, with the diagonal) above a
-    histogram of each model's predictions."""
+    """Reliability diagram (mean prediction vs observed rate per bin, with the diagonal)
+    above a histogram of each model's predictions, both on [0, ``upper``]."""
     fig = _figure((6.5, 7.5), 2, 1, ratios=[3, 1.3])
     top, bottom = fig.axes
-    _reliability_panel(top, curves, n_bins, strategy)
-    edges = np.linspace(0, 1, 51).tolist()
+    _reliability_panel(top, curves, n_bins, strategy, quantity)
+    edges = np.linspace(0, upper, 51).tolist()
     for name, (_, p) in curves.items():
         bottom.hist(np.asarray(p, dtype=float), bins=edges, histtype="step", lw=1.4, label=name)
     bottom.set_yscale("log")
-    bottom.set_xlabel("predicted click probability")
+    bottom.set_xlabel(f"predicted {quantity} probability")
     bottom.set_ylabel("rows (log)")
     bottom.set_title("Distribution of predictions")
     bottom.legend(fontsize="small")
-    top.set_xlim(0, 1)
-    top.set_ylim(0, 1)
+    top.set_xlim(0, upper)
+    top.set_ylim(0, upper)
     return _save(fig, path)
 
 
