@@ -49,27 +49,29 @@ def auction_revenue(
 
 
 def revenue_markdown(report: dict[str, Any]) -> str:
-    """Revenue per 1,000 auctions and share of the oracle's, per ranking and top k."""
+    """Revenue per 1,000 auctions and share of the oracle's, per ranking and top k; then the
+    paired differences, with their intervals."""
     ks = report["ks"]
     head = "| ranking | " + " | ".join(f"top {k}: per 1,000 | top {k}: share of oracle"
                                        for k in ks) + " |"  # fmt: skip
-    rule = "|---|" + "---:|---:|" * len(ks)
-    lines = [head, rule]
-    for name, by_k in report["rankings"].items():
-        cells = []
-        for k in ks:
-            e = by_k[f"top{k}"]
-            lo, hi = e["share_ci"]
-            cells += [f"{e['revenue_per_1000']:.1f}",
-                      f"{e['share_of_oracle']:.3f} [{lo:.3f}, {hi:.3f}]"]  # fmt: skip
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    for pair, by_k in report["differences"].items():
-        cells = []
-        for k in ks:
-            e = by_k[f"top{k}"]
-            lo, hi = e["revenue_ci"]
-            cells += [f"{e['revenue_per_1000']:+.1f} [{lo:+.1f}, {hi:+.1f}]",
-                      f"{e['share_of_oracle']:+.3f}"]  # fmt: skip
-        lines.append(f"| {pair} | " + " | ".join(cells) + " |")
+    lines = [head, "|---|" + "---:|---:|" * len(ks)]
+    lines += [_row(name, by_k, ks, "share_ci", "") for name, by_k in report["rankings"].items()]
+    lines += [_row(pair, by_k, ks, "revenue_ci", "+") for pair, by_k in
+              report["differences"].items()]  # fmt: skip
     n = f"{report['auctions']:,} auctions of {report['candidates']:.0f} ads"
     return "\n".join([*lines, "", f"{n}; {report['confidence']:.0%} bootstrap intervals."])
+
+
+def _row(name: str, by_k: dict[str, Any], ks: list[int], interval: str, sign: str) -> str:
+    """A table row: per k, revenue and share of the oracle, the interval on one of them."""
+    cells = []
+    for k in ks:
+        e = by_k[f"top{k}"]
+        lo, hi = e[interval]
+        revenue, share = f"{e['revenue_per_1000']:{sign}.1f}", f"{e['share_of_oracle']:{sign}.3f}"
+        if interval == "revenue_ci":
+            revenue += f" [{lo:{sign}.1f}, {hi:{sign}.1f}]"
+        else:
+            share += f" [{lo:.3f}, {hi:.3f}]"
+        cells += [revenue, share]
+    return f"| {name} | " + " | ".join(cells) + " |"
