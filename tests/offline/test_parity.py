@@ -16,6 +16,7 @@ FORMS = {
     "clusters": HeadConfig(d=16, attention_dim=8, clusters=(3, 5), cluster_weight_init=(0.5, 0.5)),
     "context terms": HeadConfig(d=16, attention_dim=8, context_mlp=False, context_cross=True,
                                 ad_context_dim=3),
+    "clicks only": HeadConfig(d=16, attention_dim=8, clusters=(), cvr=False),
 }  # fmt: skip
 
 
@@ -24,7 +25,8 @@ def head_and_session(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> tuple[RankingHead, object, dict[str, np.ndarray]]:
     """Each form of the head: gate masses only, with the attended vectors, with clusters,
-    with the context read by the wide pair biases and the ad × context factors."""
+    with the context read by the wide pair biases and the ad × context factors (each with a
+    conversion tower), and without a conversion tower."""
     torch.manual_seed(0)
     head = RankingHead(FORMS[request.param], [5, 3], 64).eval()
     if head.pair_biases is not None:  # zero-initialised: give the graph values to carry
@@ -53,4 +55,16 @@ def test_a_graph_that_drifted_from_pytorch_fails_loudly(head_and_session) -> Non
     with torch.no_grad():
         head.mlp.net[-1].bias += 0.01
     with pytest.raises(parity.ParityError, match=r"ranker\.onnx differs from PyTorch"):
+        parity.check_ranker(head, sess, inputs)
+
+
+def test_a_conversion_tower_that_drifted_fails_on_its_own_output(head_and_session) -> None:
+    head, sess, inputs = head_and_session
+    if head.cvr_tower is None:
+        assert [o.name for o in sess.get_outputs()] == ["p_ctr", "attention"]
+        return
+    assert [o.name for o in sess.get_outputs()] == ["p_ctr", "attention", "p_cvr"]
+    with torch.no_grad():
+        head.cvr_tower.base += 0.01
+    with pytest.raises(parity.ParityError, match=r"p_ctr by \S+, p_cvr by [1-9]"):
         parity.check_ranker(head, sess, inputs)
