@@ -16,7 +16,7 @@ import orjson
 from model_export.evaluate.metrics import auc
 from model_export.export import parity
 from model_export.export.onnx_eval import encode_all, score_onnx
-from model_export.export.onnx_graphs import export_encoder, export_ranker, ranker_outputs
+from model_export.export.onnx_graphs import export_encoder, export_ranker, head_outputs
 from model_export.export.quantize import mean_cosine, quantize_encoder
 from model_export.model.encoder import TextTower
 from model_export.train.arrays import Featurised
@@ -135,7 +135,7 @@ def _manifest(run: Run, work: Path, options: ExportOptions, metrics: dict[str, A
     graphs = Graphs(
         encoder=GraphSpec(file=ENCODER, inputs=list(ENCODER_INPUTS), outputs=list(ENCODER_OUTPUTS)),
         ranker=GraphSpec(
-            file=RANKER, inputs=list(RANKER_INPUTS), outputs=list(ranker_outputs(run.model.head))
+            file=RANKER, inputs=list(RANKER_INPUTS), outputs=list(head_outputs(run.model.head))
         ),
         encoder_int8=GraphSpec(
             file=ENCODER_INT8, inputs=list(ENCODER_INPUTS), outputs=list(ENCODER_OUTPUTS)

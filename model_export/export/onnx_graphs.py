@@ -13,7 +13,7 @@ from service.bundle.signature import (
     ENCODER_INPUTS,
     ENCODER_OUTPUTS,
     RANKER_INPUTS,
-    RANKER_OUTPUTS,
+    ranker_outputs,
 )
 
 OPSET = 17
@@ -33,9 +33,9 @@ class RankerGraph(nn.Module):
         return torch.sigmoid(out.logit), out.weights, *cvr
 
 
-def ranker_outputs(head: RankingHead) -> tuple[str, ...]:
+def head_outputs(head: RankingHead) -> tuple[str, ...]:
     """The output names of a head's graph."""
-    return RANKER_OUTPUTS + (CVR_OUTPUT,) * (head.cvr_tower is not None)
+    return ranker_outputs(head.cvr_tower is not None)
 
 
 def ranker_example(
@@ -99,4 +99,4 @@ def export_ranker(head: RankingHead, d: int, history_len: int, n_context: int, p
         CVR_OUTPUT: {0: "pairs"},
     }
     args = ranker_example(d, history_len, n_context)
-    _export(RankerGraph(head), args, path, (RANKER_INPUTS, ranker_outputs(head)), axes)
+    _export(RankerGraph(head), args, path, (RANKER_INPUTS, head_outputs(head)), axes)

@@ -32,3 +32,8 @@ RANKER_INPUTS = (
 )
 RANKER_OUTPUTS = ("p_ctr", "attention")
 CVR_OUTPUT = "p_cvr"
+
+
+def ranker_outputs(has_cvr: bool) -> tuple[str, ...]:
+    """The ranker's outputs, with ``p_cvr`` where the head has a conversion tower."""
+    return RANKER_OUTPUTS + (CVR_OUTPUT,) * has_cvr

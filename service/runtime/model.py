@@ -82,7 +82,7 @@ class LoadedModel:
     @property
     def has_cvr(self) -> bool:
         """The ranker predicts conversions too (the bundle says so by its outputs)."""
-        return "p_cvr" in self.bundle.manifest.graphs.ranker.outputs
+        return self.ranker.has_cvr
 
     @property
     def providers(self) -> dict[str, list[str]]:

@@ -8,7 +8,7 @@ import numpy as np
 import onnxruntime as ort
 
 from service.bundle.loader import Bundle
-from service.bundle.signature import CVR_OUTPUT, RANKER_INPUTS, RANKER_OUTPUTS
+from service.bundle.signature import CVR_OUTPUT, RANKER_INPUTS, ranker_outputs
 from service.runtime.providers import SessionConfig, create_session, run_graph, uses_cuda
 
 
@@ -49,7 +49,8 @@ class Ranker:
         self.d = d
         self.history_len = history_len
         self.n_ctx = n_ctx
-        self.outputs = RANKER_OUTPUTS + (CVR_OUTPUT,) * has_cvr
+        self.has_cvr = has_cvr
+        self.outputs = ranker_outputs(has_cvr)
 
     @classmethod
     def from_bundle(
