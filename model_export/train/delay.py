@@ -15,10 +15,12 @@ have been observed): ``L = Π f(d_i) / F(e_i)``.
 """
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import expit, ndtr
+from scipy.special import expit
+from scipy.stats import expon, lognorm
 
 MIN_DELAY_S = 1.0  # a conversion in the click's own second counts as one second
 MIN_CONVERSIONS = 30  # fewer delays than this fit no distribution worth trusting
@@ -38,10 +40,19 @@ class DelayModel:
         t = np.clip(np.asarray(t, dtype=np.float64), 0.0, self.window_s)
         return self._raw_cdf(t) / self._raw_cdf(np.asarray(self.window_s))
 
+    def _parts(self) -> tuple[Any, Any]:
+        """The fast and the slow part as scipy distributions."""
+        slow = lognorm(s=self.slow_sigma, scale=np.exp(self.slow_log_median))
+        return expon(scale=self.fast_mean_s), slow
+
     def _raw_cdf(self, t: np.ndarray) -> np.ndarray:
-        fast = 1.0 - np.exp(-t / self.fast_mean_s)
-        slow = ndtr((np.log(np.maximum(t, MIN_DELAY_S)) - self.slow_log_median) / self.slow_sigma)
-        return self.fast_share * fast + (1.0 - self.fast_share) * slow
+        fast, slow = self._parts()
+        return self.fast_share * fast.cdf(t) + (1.0 - self.fast_share) * slow.cdf(t)
+
+    def pdf(self, t: np.ndarray) -> np.ndarray:
+        """Density of the delay (without the window's conditioning)."""
+        fast, slow = self._parts()
+        return self.fast_share * fast.pdf(t) + (1.0 - self.fast_share) * slow.pdf(t)
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -57,14 +68,9 @@ def _neg_log_likelihood(
     params: np.ndarray, delay: np.ndarray, elapsed: np.ndarray, window_s: float
 ) -> float:
     m = _model(params, window_s, len(delay))
-    log_t = np.log(delay)
-    z = (log_t - m.slow_log_median) / m.slow_sigma
-    fast_pdf = np.exp(-delay / m.fast_mean_s) / m.fast_mean_s
-    slow_pdf = np.exp(-0.5 * z**2 - log_t) / (m.slow_sigma * np.sqrt(2 * np.pi))
-    pdf = m.fast_share * fast_pdf + (1 - m.fast_share) * slow_pdf
     observable = m._raw_cdf(np.minimum(elapsed, window_s))
-    nll = -(np.log(np.maximum(pdf, 1e-300)) - np.log(np.maximum(observable, 1e-300))).sum()
-    return float(nll)
+    return float(-(np.log(np.maximum(m.pdf(delay), 1e-300))
+                   - np.log(np.maximum(observable, 1e-300))).sum())  # fmt: skip
 
 
 def fit_delay(delay_s: np.ndarray, elapsed_s: np.ndarray, window_s: float) -> DelayModel:

@@ -32,8 +32,7 @@ def esmm_loss(
 ) -> Tensor:
     """Click loss + the entire-space loss of (clicked and converted by the cut)."""
     log_p = F.logsigmoid(logit) + F.logsigmoid(cvr_logit) + torch.log(observed.clamp(min=EPS))
-    p = log_p.exp().clamp(EPS, 1 - EPS)
-    ctcvr = -(converted * torch.log(p) + (1 - converted) * torch.log1p(-p)).mean()
+    ctcvr = F.binary_cross_entropy(log_p.exp().clamp(EPS, 1 - EPS), converted)
     return ctr_loss(logit, click) + ctcvr
 
 
