@@ -45,7 +45,8 @@ def _named_run(item: str) -> tuple[str, Path]:
 
 def run(args: argparse.Namespace) -> None:
     from model_export.data.sources import load_source, split_for
-    from model_export.evaluate.pipeline import EvalOptions, evaluate_run
+    from model_export.evaluate.options import EvalOptions
+    from model_export.evaluate.pipeline import evaluate_run
     from model_export.evaluate.report import markdown_table
 
     log = load_source(args.data, args.cache_dir, args.skip_invalid)

@@ -6,6 +6,7 @@ featurised with their own spec, the user's behaviour before the time — and
 ``revenue.revenue_report`` prices each ranking with the truth of the world that made the log.
 """
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ import numpy as np
 
 from model_export.data.clicklog import ClickLog
 from model_export.data.synth_world import load_world
-from model_export.evaluate.conversion_report import score_runs
+from model_export.evaluate.conversion_report import predict_rows, score_runs
+from model_export.evaluate.options import EvalOptions
 from model_export.evaluate.revenue import auction_requests, plot_revenue_shares, revenue_report
 from model_export.train.run import Run
 
@@ -30,10 +32,12 @@ def auction_log(log: ClickLog, auctions: Any) -> ClickLog:
 
 
 def auction_revenue(
-    run: Run, log: ClickLog, test_rows: np.ndarray, options: Any, out_dir: Path
-) -> dict[str, Any]:
-    """Revenue of ``options.auctions`` auctions drawn from the test rows (``options``:
-    ``pipeline.EvalOptions``), ranked by the run, ``ctr_only``, each baseline and the oracle."""
+    run: Run, baselines: Mapping[str, Run], log: ClickLog, test_rows: np.ndarray,
+    options: EvalOptions, out_dir: Path,
+) -> dict[str, Any]:  # fmt: skip
+    """Revenue of ``options.auctions`` auctions drawn from the test rows, ranked by the run,
+    ``ctr_only``, each baseline and the oracle."""
+    assert options.world_dir is not None, "auctions need the synthetic world"
     world = load_world(options.world_dir)
     rng = np.random.default_rng(options.seed)
     picked = np.sort(rng.choice(test_rows, min(options.auctions, len(test_rows)), replace=False))
@@ -41,7 +45,8 @@ def auction_revenue(
     candidates = auction_log(log, auctions)
     split = np.full(len(auctions), "test", dtype=object)
     rows = np.arange(len(auctions))
-    _, scores = score_runs(run, candidates, split, rows, options.baselines, options.cache_dir)
+    scored = predict_rows(run, candidates, split, rows, options.cache_dir)
+    _, scores = score_runs(run, scored, candidates, split, rows, baselines, options.cache_dir)
     scores.pop("oracle", None)  # revenue_report adds the truth of the world itself
     report = revenue_report(auctions, scores, seed=options.seed, pairs=PAIRS)
     plot_revenue_shares(report, out_dir / "revenue.png")

@@ -22,10 +22,11 @@ from model_export.data.clicklog import ClickLog
 from model_export.evaluate.conversions import ConversionTruth, task_metrics
 from model_export.evaluate.plots import plot_reliability
 from model_export.train.arrays import Featurised, featurise, subset
-from model_export.train.run import DEFAULT_CACHE, Run, load_run
+from model_export.train.run import DEFAULT_CACHE, Run
 from model_export.train.trainer import Predictions, predict_all
 
 TaskScores = dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (p_ctr, p_cvr)
+Scored = tuple[Featurised, Predictions]  # rows featurised by a run, and its predictions
 COLUMNS = (
     ("ctr", "auc", "CTR AUC"),
     ("cvr", "expected_auc", "CVR E[AUC]"),
@@ -54,7 +55,7 @@ def conversion_truth(rows: Featurised) -> ConversionTruth:
 
 def predict_rows(
     run: Run, log: ClickLog, split: np.ndarray, rows: np.ndarray, cache_dir: Path
-) -> tuple[Featurised, Predictions]:
+) -> Scored:
     """The rows (positions among the featurised train/valid/test rows) featurised with the
     run's own spec, and its predictions of them."""
     feats, _ = featurise(log, split, run.cfg.history_len, run.spec.prior_alpha, run.spec)
@@ -64,24 +65,24 @@ def predict_rows(
 
 def score_runs(
     run: Run,
+    scored: Scored,
     log: ClickLog,
     split: np.ndarray,
     rows: np.ndarray,
-    baselines: Mapping[str, Path],
+    baselines: Mapping[str, Run],
     cache_dir: Path = DEFAULT_CACHE,
 ) -> tuple[ConversionTruth, TaskScores]:
-    """The rows' truth, and their pCTR and pCVR by the run, ``ctr_only``, each baseline run
-    and (where the truth is known) the oracle."""
-    target, own = predict_rows(run, log, split, rows, cache_dir)
+    """The rows' truth, and their pCTR and pCVR by the run (``scored``: ``predict_rows`` of
+    it), ``ctr_only``, each baseline run and (where the truth is known) the oracle."""
+    target, own = scored
     assert own.p_cvr is not None, "the run has no conversion tower"
     global_cvr = run.spec.global_cvr or float(own.p_cvr.mean())
     scores: TaskScores = {"adrank": (own.p_ctr, own.p_cvr),
                           "ctr_only": (own.p_ctr, np.full(len(rows), global_cvr))}  # fmt: skip
-    for name, run_dir in baselines.items():
-        other = load_run(run_dir)
+    for name, other in baselines.items():
         _, pred = predict_rows(other, log, split, rows, cache_dir)
         if pred.p_cvr is None:
-            raise ValueError(f"baseline {name} ({run_dir}) has no conversion tower")
+            raise ValueError(f"baseline {name} ({other.dir}) has no conversion tower")
         # the classic conversion model predicts no clicks: its pCTCVR takes the run's pCTR
         p_ctr = own.p_ctr if other.cfg.cvr_objective == "click_space" else pred.p_ctr
         scores[name] = (p_ctr, pred.p_cvr)

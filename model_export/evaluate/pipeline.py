@@ -4,8 +4,6 @@ Subsets of the evaluated split: all rows, and ``<split>_cold`` — rows whose ad
 in training (the cold-start subset, where text has to carry the score).
 """
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,29 +19,20 @@ from model_export.evaluate.baselines import (
     oracle_predictions,
 )
 from model_export.evaluate.conversion_report import (
+    Scored,
     conversion_results,
     plot_cvr_reliability,
     score_runs,
 )
 from model_export.evaluate.conversion_report import markdown_table as conversion_markdown
 from model_export.evaluate.metrics import evaluate_predictions
+from model_export.evaluate.options import DEFAULTS, EvalOptions
 from model_export.evaluate.plots import plot_reliability, plot_roc, plot_training_curves
 from model_export.evaluate.report import write_report
-from model_export.train.arrays import Featurised, featurise, subset
+from model_export.train.arrays import featurise, subset
 from model_export.train.history import history_index
-from model_export.train.run import DEFAULT_CACHE, Run, load_run
-from model_export.train.trainer import predict
-
-
-@dataclass(frozen=True)
-class EvalOptions:
-    split: str = "test"
-    din: bool = False
-    seed: int = 0
-    cache_dir: Path = DEFAULT_CACHE
-    baselines: Mapping[str, Path] = field(default_factory=dict)  # conversion baselines' runs
-    world_dir: Path | None = None  # a synthetic log's directory: revenue of mixed auctions
-    auctions: int = 5_000
+from model_export.train.run import Run, load_run
+from model_export.train.trainer import predict_all
 
 
 def evaluate_run(
@@ -51,7 +40,7 @@ def evaluate_run(
     log: ClickLog,
     split: np.ndarray,
     out_dir: Path,
-    options: EvalOptions = EvalOptions(),
+    options: EvalOptions = DEFAULTS,
 ) -> dict[str, dict[str, dict[str, float | int]]]:
     """Score adrank, the popularity prior, optionally DIN and the oracle; write report + plots."""
     run = load_run(run_dir)
@@ -59,7 +48,8 @@ def evaluate_run(
     frame = log.impressions.iloc[np.flatnonzero(np.isin(split, SPLITS))].reset_index(drop=True)
     rows = feats.rows(options.split)
     target = subset(feats, rows)
-    preds = {"adrank": predict(run.model, run.text_source(feats, options.cache_dir), target)}
+    own = predict_all(run.model, run.text_source(feats, options.cache_dir), target)
+    preds = {"adrank": own.p_ctr}
     preds |= _baselines(log, frame, feats.split, rows, run.cfg.history_len, options)
     cold = ~frame["ad_id"].iloc[rows].isin(frame["ad_id"][feats.split == "train"]).to_numpy()
     subsets = {options.split: np.ones(len(rows), dtype=bool), f"{options.split}_cold": cold}
@@ -78,24 +68,27 @@ def evaluate_run(
     _plots(out_dir, target.label, preds, run_dir)
     extra = _extra(run_dir, log, options)
     if run.model.head.cvr_tower is not None and log.has_conversions:
-        extra["conversions"] = _conversions(run, feats, rows, log, split, options, out_dir)
+        extra["conversions"] = _conversions(run, (target, own), rows, log, split, options,
+                                            out_dir)  # fmt: skip
     write_report(out_dir, results, extra, main_subset=options.split)
     return results
 
 
 def _conversions(
-    run: Run, feats: Featurised, rows: np.ndarray, log: ClickLog, split: np.ndarray,
+    run: Run, own: Scored, rows: np.ndarray, log: ClickLog, split: np.ndarray,
     options: EvalOptions, out_dir: Path,
 ) -> dict[str, Any]:  # fmt: skip
-    """Per-task metrics of the run and its conversion baselines; ``conversions.md`` and the
-    pCVR reliability diagram in ``out_dir``."""
-    truth, scores = score_runs(run, log, split, rows, options.baselines, options.cache_dir)
+    """Per-task metrics of the run (``own``: its scores of the evaluated ``rows``) and its
+    conversion baselines; ``conversions.md`` and the pCVR reliability diagram in
+    ``out_dir``."""
+    baselines = {name: load_run(run_dir) for name, run_dir in options.baselines.items()}
+    truth, scores = score_runs(run, own, log, split, rows, baselines, options.cache_dir)
     results: dict[str, Any] = {"tasks": conversion_results(truth, scores)}
     plot_cvr_reliability(truth, scores, out_dir / "reliability_cvr.png")
     text = f"# Conversions ({options.split})\n\n{conversion_markdown(results['tasks'])}\n"
     if options.world_dir is not None:
         test_rows = np.flatnonzero(split == options.split)
-        results["revenue"] = auction_revenue(run, log, test_rows, options, out_dir)
+        results["revenue"] = auction_revenue(run, baselines, log, test_rows, options, out_dir)
         text += f"\n## Revenue of mixed auctions\n\n{revenue_markdown(results['revenue'])}\n"
     (out_dir / "conversions.md").write_text(text)
     return results
