@@ -7,7 +7,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-EXTRAS ?= cpu,train,dev,loadtest
+EXTRAS ?= cpu,train,dev,loadtest,experiment
 
 DATA_DIR ?= data/synth-default
 RUN_DIR  ?= runs/default

@@ -16,6 +16,8 @@ COMMANDS = (
     "model_export.commands.evaluate",
     "model_export.commands.export",
     "model_export.commands.load",
+    "model_export.commands.experiment",
+    "model_export.commands.simulate",
     "service.cli",
 )
 OWN_PACKAGES = frozenset({"adrank", "service", "model_export"})
