@@ -13,46 +13,30 @@ items of their histories, context values via ``service.features.context``); anyt
 maps to id 0, the padding/unknown id. Training is DeepCTR's own recipe (Adam, summed binary
 cross-entropy plus DeepCTR's embedding L2 term) in a small loop of ours instead of
 ``model.fit``, so that validation AUC is computed after each epoch for early stopping and the
-best epoch's weights are kept. Runs are deterministic for a given ``seed`` on CPU.
-
-Importing deepctr_torch starts a version check against PyPI that prints a failure offline;
-the import below silences it.
+best epoch's weights are kept. Runs are deterministic for a given ``seed`` on CPU. The id
+features and the loop are shared with the multitask baselines (``deepctr_common``).
 """
 
-import contextlib
-import copy
-import io
-import math
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from model_export.data.clicklog import CONTEXT_PREFIX
+from model_export.evaluate.deepctr_common import (
+    UNKNOWN,
+    IdFeaturizer,
+    codes,
+    fit,
+    matrix,
+    predict,
+    quiet_import,
+)
 from model_export.evaluate.metrics import auc, logloss
 from model_export.train.history import PAD
-from service.features.context import ContextSpec, build_vocab
 
-UNKNOWN = 0
-TIME_FIELDS = ("hour", "weekday")
-
-
-@contextlib.contextmanager
-def _quiet_import() -> Iterator[None]:
-    """Silence stdout while importing, and wait briefly for threads the import started."""
-    before = set(threading.enumerate())
-    with contextlib.redirect_stdout(io.StringIO()):
-        yield
-        for thread in set(threading.enumerate()) - before:
-            thread.join(timeout=5.0)
-
-
-with _quiet_import():
+with quiet_import():
     from deepctr_torch.inputs import SparseFeat, VarLenSparseFeat
     from deepctr_torch.models import DIN
 
@@ -86,11 +70,10 @@ class DinSplit:
 
 @dataclass(frozen=True)
 class DinFeaturizer:
-    """Frames → DIN's integer feature columns, with vocabularies from training (0 = unknown)."""
+    """Frames → DIN's integer feature columns: the id columns of ``IdFeaturizer`` (its items
+    include the training histories' items) and the behaviour sequence."""
 
-    users: pd.Index
-    items: pd.Index
-    context: ContextSpec
+    ids: IdFeaturizer
     event_items: np.ndarray  # id of every event's item, aligned with the events frame
     history_len: int
 
@@ -100,48 +83,26 @@ class DinFeaturizer:
     ) -> "DinFeaturizer":
         event_item = events["item_id"].astype(str).to_numpy()
         seen = np.unique(train.history[train.history != PAD])
-        items = pd.Index(
-            np.union1d(train.impressions["ad_id"].astype(str).unique(), event_item[seen])
-        )
-        vocab = {f: build_vocab(_context_values(train.impressions, f)) for f in fields}
-        users = pd.Index(train.impressions["user_id"].astype(str).unique())
-        return cls(users, items, ContextSpec(tuple(fields), vocab), _codes(items, event_item), h)
+        ids = IdFeaturizer.fit(train.impressions, fields, extra_items=event_item[seen])
+        return cls(ids, codes(ids.items, event_item), h)
 
     def features(self, split: DinSplit) -> dict[str, np.ndarray]:
         """One int64 array per DIN input (``hist_item_id`` is (n, H), the rest (n,))."""
-        imps = split.impressions
         hist = _fit_width(np.asarray(split.history, dtype=np.int64), self.history_len)
         valid = hist != PAD
-        out = {
-            "user_id": _codes(self.users, imps["user_id"].astype(str).to_numpy()),
-            "item_id": _codes(self.items, imps["ad_id"].astype(str).to_numpy()),
+        return self.ids.features(split.impressions) | {
             "hist_item_id": np.where(valid, self.event_items[np.maximum(hist, 0)], UNKNOWN),
             "seq_length": valid.sum(axis=1).astype(np.int64),
         }
-        for name in self.context.fields:
-            values = _context_values(imps, name)
-            out[CONTEXT_PREFIX + name] = self.context.encode_column(name, values)
-        return out
 
     def columns(self, dim: int) -> list:
         """DeepCTR feature columns for these vocabularies."""
-        n_items = len(self.items) + 1
-        ctx = [
-            SparseFeat(CONTEXT_PREFIX + f, size, embedding_dim=min(dim, 8))
-            for f, size in zip(self.context.fields, self.context.sizes(), strict=True)
-        ]
+        n_items = len(self.ids.items) + 1
         hist = SparseFeat("hist_item_id", n_items, embedding_dim=dim, embedding_name="item_id")
         return [
-            SparseFeat("user_id", len(self.users) + 1, embedding_dim=dim),
-            SparseFeat("item_id", n_items, embedding_dim=dim),
-            *ctx,
+            *self.ids.columns(dim),
             VarLenSparseFeat(hist, maxlen=self.history_len, length_name="seq_length"),
         ]
-
-
-def _codes(index: pd.Index, values: np.ndarray) -> np.ndarray:
-    """1-based positions in ``index``; 0 for values it does not hold."""
-    return (index.get_indexer(values) + 1).astype(np.int64)
 
 
 def _fit_width(history: np.ndarray, width: int) -> np.ndarray:
@@ -149,18 +110,6 @@ def _fit_width(history: np.ndarray, width: int) -> np.ndarray:
         return history[:, :width]
     pad = np.full((len(history), width - history.shape[1]), PAD, dtype=np.int64)
     return np.concatenate([history, pad], axis=1)
-
-
-def _context_values(impressions: pd.DataFrame, name: str) -> list[object]:
-    """Raw values of a context field; hour/weekday come from ``ts`` when the log lacks them."""
-    column = CONTEXT_PREFIX + name
-    if column in impressions:
-        series = impressions[column].astype(object)
-        return series.where(series.notna(), None).tolist()
-    if name in TIME_FIELDS:
-        moment = pd.to_datetime(impressions["ts"], unit="s", utc=True)
-        return (moment.dt.hour if name == "hour" else moment.dt.weekday).tolist()
-    raise KeyError(f"impressions have no column {column!r} for context field {name!r}")
 
 
 @dataclass
@@ -175,82 +124,8 @@ class DinBaseline:
 
     def predict(self, split: DinSplit) -> np.ndarray:
         """Click probability of every impression of ``split`` (float64, shape (n,))."""
-        x = _matrix(self.model, self.featurizer.features(split))
-        return _predict(self.model, x, max(self.config.batch_size, 4096))
-
-
-def _matrix(model: DIN, features: dict[str, np.ndarray]) -> torch.Tensor:
-    """Columns in DeepCTR's ``feature_index`` order, as the float tensor DIN reads (ids are
-    exact in float32 below 2**24)."""
-    n = len(features["item_id"])
-    parts = [features[name].reshape(n, -1) for name in model.feature_index]
-    return torch.from_numpy(np.concatenate(parts, axis=1).astype(np.float32))
-
-
-def _predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> np.ndarray:
-    model.eval()
-    with torch.no_grad():
-        out = [model(x[i : i + batch_size]).reshape(-1) for i in range(0, len(x), batch_size)]
-    return torch.cat(out).double().numpy() if out else np.zeros(0)
-
-
-def _train_epoch(
-    model: DIN,
-    optim: torch.optim.Optimizer,
-    data: tuple[torch.Tensor, torch.Tensor],
-    config: DinConfig,
-    generator: torch.Generator,
-    desc: str,
-) -> float:
-    """One pass in shuffled mini-batches; returns the mean training log loss."""
-    x, y = data
-    model.train()
-    order = torch.randperm(len(x), generator=generator)
-    batches = [order[i : i + config.batch_size] for i in range(0, len(x), config.batch_size)]
-    total = 0.0
-    for idx in tqdm(batches, desc=desc, disable=not config.verbose, leave=False):
-        pred = model(x[idx]).reshape(-1)
-        loss = F.binary_cross_entropy(pred, y[idx], reduction="sum")
-        optim.zero_grad()
-        (loss + model.get_regularization_loss() + model.aux_loss).backward()
-        optim.step()
-        total += loss.item()
-    return total / max(len(x), 1)
-
-
-def _validate(
-    model: torch.nn.Module, valid: tuple[torch.Tensor, np.ndarray], epoch: int, loss: float
-) -> dict[str, float | int]:
-    p = _predict(model, valid[0], 4096)
-    row = {"epoch": epoch, "train_loss": loss, "valid_auc": auc(valid[1], p)}
-    return row | {"valid_logloss": logloss(valid[1], p)}
-
-
-def _fit(
-    model: torch.nn.Module,
-    train: tuple[torch.Tensor, torch.Tensor],
-    valid: tuple[torch.Tensor, np.ndarray],
-    config: DinConfig,
-    seed: int,
-) -> tuple[list[dict[str, float | int]], int]:
-    """Train with early stopping on validation AUC; leaves the best epoch's weights loaded."""
-    optim = torch.optim.Adam(model.parameters(), lr=config.lr)
-    generator = torch.Generator().manual_seed(seed)
-    history: list[dict[str, float | int]] = []
-    best_auc, best_epoch, best_state = -math.inf, 0, None
-    for epoch in range(1, config.max_epochs + 1):
-        loss = _train_epoch(model, optim, train, config, generator, f"DIN epoch {epoch}")
-        history.append(row := _validate(model, valid, epoch, loss))
-        if config.verbose:
-            tqdm.write(", ".join(f"{k} {v:.4f}" for k, v in row.items()))
-        if row["valid_auc"] > best_auc:  # NaN never wins
-            best_auc, best_epoch = row["valid_auc"], epoch
-            best_state = copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch >= config.patience:
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return history, best_epoch
+        x = matrix(self.model, self.featurizer.features(split))
+        return predict(self.model, x, max(self.config.batch_size, 4096)).reshape(-1)
 
 
 def train_din(
@@ -282,9 +157,14 @@ def train_din(
         init_std=config.init_std,
         seed=seed,
     )
-    x_train = _matrix(model, featurizer.features(train))
+    x_train = matrix(model, featurizer.features(train))
     y_train = torch.from_numpy(train.impressions["label"].to_numpy(np.float32))
-    x_valid = _matrix(model, featurizer.features(valid))
+    x_valid = matrix(model, featurizer.features(valid))
     y_valid = valid.impressions["label"].to_numpy(np.float64)
-    history, best = _fit(model, (x_train, y_train), (x_valid, y_valid), config, seed)
+
+    def validate(m: torch.nn.Module) -> dict[str, float | int]:
+        p = predict(m, x_valid).reshape(-1)
+        return {"valid_auc": auc(y_valid, p), "valid_logloss": logloss(y_valid, p)}
+
+    history, best = fit(model, (x_train, y_train), validate, "valid_auc", config, seed, "DIN")
     return DinBaseline(model, featurizer, config, history, best)
