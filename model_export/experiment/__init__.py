@@ -1,0 +1,2 @@
+"""Experiments offline: the report of arms from their counts in Redis, and the simulator that
+drives a running service with the synthetic platform's traffic (docs/experiments.md)."""
