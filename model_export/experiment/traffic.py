@@ -93,10 +93,11 @@ def poisson_arrivals(
         raise ValueError(f"rate must be positive, got {rate}")
     if seconds is None and limit is None:
         raise ValueError("give seconds, limit or both")
-    n = limit if limit is not None else int(rate * seconds + 6 * np.sqrt(rate * seconds) + 16)
-    times = np.cumsum(rng.exponential(1.0 / rate, size=n))
     if seconds is None:
-        return times
+        return np.cumsum(rng.exponential(1.0 / rate, size=limit))
+    expected = rate * seconds
+    n = limit if limit is not None else int(expected + 6 * np.sqrt(expected) + 16)
+    times = np.cumsum(rng.exponential(1.0 / rate, size=n))
     while limit is None and len(times) and times[-1] < seconds:  # a rare long tail
         times = np.concatenate([times, times[-1] + np.cumsum(rng.exponential(1.0 / rate, 64))])
     return times[times < seconds]
