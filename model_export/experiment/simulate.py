@@ -139,13 +139,16 @@ def control_of(experiment: Mapping[str, Any]) -> str:
 
 
 def identical_arms(experiment: Mapping[str, Any]) -> bool:
-    """Whether every arm serves the same bundle versions (an A/A experiment: the true lift of
-    the population is 0), as far as the ``GET`` answer says."""
+    """Whether every arm serves the same model (an A/A experiment: the population's true lift
+    is 0): the same ``bundle_path`` or ``blend``, and the same ``versions`` where the ``GET``
+    answer gives them (a version alone is no proof: two builds may share one)."""
     arms = experiment.get("arms") or []
-    versions = [tuple(a.get("versions") or ()) for a in arms]
-    if len(arms) < 2 or not all(versions):
+    if len(arms) < 2:
         return False
-    return len(set(versions)) == 1
+    sources = {json.dumps([a.get("bundle_path"), a.get("blend") or []], sort_keys=True)
+               for a in arms}  # fmt: skip
+    versions = {tuple(a.get("versions") or ()) for a in arms}
+    return len(sources) == 1 and len(versions) == 1
 
 
 # ---------------------------------------------------------------- the report's verdict

@@ -271,6 +271,12 @@ def test_a_fresh_experiment_keeps_the_arms_and_drops_their_versions() -> None:
     assert identical_arms(current)
     current["arms"][1]["versions"] = ["v2"]
     assert not identical_arms(current)
+    # the same version from another bundle is another model
+    other = [arms[0], arms[1] | {"bundle_path": "n", "versions": ["v1"]}]
+    assert not identical_arms(current | {"arms": other})
+    blend = {"name": "c", "blend": [{"bundle_path": "m", "weight": 0.5},
+                                    {"bundle_path": "n", "weight": 0.5}]}  # fmt: skip
+    assert not identical_arms(current | {"arms": [arms[0], blend]})
 
 
 def test_share_interval_is_clopper_pearson() -> None:
