@@ -55,6 +55,7 @@ import orjson
 import pandas as pd
 
 from model_export.experiment.traffic import (
+    METRICS,
     Answer,
     Ledger,
     Traffic,
@@ -67,6 +68,7 @@ from model_export.experiment.traffic import (
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 LATE_S = 0.1  # a send this much after its scheduled time is late
 SIGNIFICANCE_CI = 0.95  # confidence of the binomial intervals of the summary's shares
+PRIMARY = "ctr"  # the metric whose significance a repetition's verdict is
 ReportFn = Callable[..., Any]
 
 
@@ -156,43 +158,60 @@ def identical_arms(experiment: Mapping[str, Any]) -> bool:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The report's CTR comparison of one arm with the control, beside the truth."""
+    """The report's comparison of one arm with the control on one metric, beside the truth."""
 
     arm: str
+    metric: str  # ctr, cvr or rpm (traffic.METRICS)
     estimate: float  # relative lift
     ci_low: float
     ci_high: float
     p_value: float
     significant: bool
-    true_lift: float
-    covered: bool
+    true_lift: float  # NaN where the truth has none (e.g. a control without conversions)
+    covered: bool | None  # None without a true lift
 
 
-def verdicts(
-    lifts: Mapping[str, Mapping[str, float]], truth: pd.DataFrame, alpha: float
-) -> list[Verdict]:
-    """Per non-control arm of ``lifts`` (``report_lifts``): the report's relative CTR lift and
-    interval, and whether the interval holds the true lift (``truth``:
+def verdicts(lifts: Mapping[str, Mapping[str, Mapping[str, Any]]], truth: pd.DataFrame,
+             alpha: float) -> list[Verdict]:  # fmt: skip
+    """Per non-control arm and metric of ``lifts`` (``report_lifts``): the report's relative
+    lift and interval, and whether the interval holds the true lift (``truth``:
     ``Ledger.truth_table``)."""
     out = []
-    for arm, lift in lifts.items():
-        true = float(truth.loc[arm, "true_lift_ctr"]) if arm in truth.index else math.nan
-        low, high, p = float(lift["ci_low"]), float(lift["ci_high"]), float(lift["p_value"])
-        significant = bool(lift.get("significant", p < alpha))
-        out.append(Verdict(arm, float(lift["estimate"]), low, high, p, significant, true,
-                           bool(low <= true <= high)))  # fmt: skip
+    for arm, metrics in lifts.items():
+        for metric, lift in metrics.items():
+            column = f"true_lift_{metric}"
+            known = arm in truth.index and column in truth.columns
+            true = float(truth.loc[arm, column]) if known else math.nan
+            low, high = float(lift["ci_low"]), float(lift["ci_high"])
+            p = float(lift["p_value"])
+            significant = bool(lift.get("significant", p < alpha))
+            covered = bool(low <= true <= high) if math.isfinite(true) else None
+            out.append(Verdict(arm, metric, float(lift["estimate"]), low, high, p, significant,
+                               true, covered))  # fmt: skip
     return out
 
 
-def report_lifts(report: Any, control: str) -> dict[str, dict[str, float]]:
-    """From an ``ExperimentReport``: per non-control arm the relative CTR lift against
-    ``control``: ``estimate``, ``ci_low``, ``ci_high``, ``p_value``, ``significant``."""
-    lifts = getattr(report, "ctr_lifts", None)
-    if callable(lifts):
-        lifts = lifts()
-    if lifts is None:
-        raise TypeError(f"{type(report).__name__} has no CTR lifts the simulator can read")
-    return {arm: dict(v) for arm, v in dict(lifts).items() if arm != control}
+def report_lifts(report: Any, control: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """From an ``ExperimentReport`` (or the ``results.Analysis`` it holds as ``analysis``):
+    per non-control arm and metric (``METRICS``) the relative lift against ``control``:
+    ``estimate``, ``ci_low``, ``ci_high``, ``p_value``, ``significant``."""
+    analysis = getattr(report, "analysis", report)
+    comparisons = getattr(analysis, "comparisons", None)
+    if comparisons is None:
+        raise TypeError(f"{type(report).__name__} has no comparisons the simulator can read")
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for comparison in comparisons:
+        if comparison.arm == control:
+            continue
+        found = out.setdefault(comparison.arm, {})
+        for metric in METRICS:
+            d = comparison.differences.get(metric)
+            if d is None:
+                continue
+            found[metric] = {"estimate": d.lift.value, "ci_low": d.lift.low,
+                             "ci_high": d.lift.high, "p_value": d.pvalue,
+                             "significant": d.significant}  # fmt: skip
+    return out
 
 
 def share_interval(successes: int, trials: int) -> dict[str, float]:
@@ -250,7 +269,10 @@ class Repetition:
 
     @property
     def significant(self) -> bool | None:
-        return any(v.significant for v in self.verdicts) if self.verdicts else None
+        """Whether the report called a CTR difference (the primary metric) of any arm
+        significant; None when it gave no CTR comparison."""
+        ctr = [v for v in self.verdicts if v.metric == PRIMARY]
+        return any(v.significant for v in ctr) if ctr else None
 
     def as_dict(self) -> dict[str, Any]:
         truth = json.loads(self.truth.to_json(orient="index")) if not self.truth.empty else {}
@@ -469,12 +491,16 @@ def _report_text(report: Any) -> str | None:
 
 
 def summarise(reps: Sequence[Repetition], options: SimulateOptions) -> dict[str, Any]:
-    """The study across repetitions: the significant share (its binomial interval), the
-    coverage share of the true lift, and the mean smallest detectable lift."""
-    judged = [r for r in reps if r.verdicts]
+    """The study across repetitions: the share whose CTR difference was significant (with
+    its binomial interval), per metric the share of intervals that covered the true lift,
+    and the mean smallest detectable CTR lift."""
+    judged = [r for r in reps if r.significant is not None]
     significant = sum(bool(r.significant) for r in judged)
-    verdict_list = [v for r in judged for v in r.verdicts if np.isfinite(v.true_lift)]
-    covered = sum(v.covered for v in verdict_list)
+    coverage = {}
+    for metric in METRICS:
+        found = [v.covered for r in reps for v in r.verdicts
+                 if v.metric == metric and v.covered is not None]  # fmt: skip
+        coverage[metric] = share_interval(sum(found), len(found))
     detectable: dict[str, list[float]] = {}
     for r in reps:
         for arm, lift in r.detectable_lift.items():
@@ -486,19 +512,30 @@ def summarise(reps: Sequence[Repetition], options: SimulateOptions) -> dict[str,
         "judged": len(judged),
         "alpha": options.alpha,
         "significant": share_interval(significant, len(judged)),
-        "coverage": share_interval(covered, len(verdict_list)),
+        "coverage": coverage,
         "smallest_detectable_lift": {arm: float(np.nanmean(v)) for arm, v in detectable.items()},
         "options": {k: str(v) for k, v in asdict(options).items() if not k.endswith("_key")},
         "repetition": [r.as_dict() for r in reps],
     }
 
 
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:+.2f}%"
+
+
+def _num(x: float | None, scale: float = 100.0, unit: str = "%") -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{scale * x:.3f}{unit}"
+
+
+def _share(s: Mapping[str, Any]) -> str:
+    if not s["n"]:
+        return "none judged"
+    return f"{s['share']:.1%} of {s['n']} (95% CI [{s['ci_low']:.1%}, {s['ci_high']:.1%}])"
+
+
 def render_markdown(summary: Mapping[str, Any]) -> str:
-    """The summary as Markdown: a truth table per repetition, then the study's shares."""
-
-    def pct(x: float) -> str:
-        return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:+.2f}%"
-
+    """The summary as Markdown: per repetition the arms' truth and the report's verdicts
+    beside it, then the study's shares."""
     lines = [f"# adrank simulate: {summary['kind']}, {summary['repetitions']} repetition(s)", ""]
     for rep in summary["repetition"]:
         s = rep["stats"]
@@ -508,35 +545,40 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
                   f"{s['late']:,} sent late, errors {s['errors'] or 'none'}; "
                   f"{s['outcomes_posted']:,} outcomes posted, {s['outcomes_counted']:,} counted, "
                   f"{s['attributed']:,} attributed", "",
-                  "| arm | requests | users | impressions | clicks | CTR | true CTR | true lift "
-                  "| report lift | CI | p | covered | prior share |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---:|"]  # fmt: skip
-        by_arm = {v["arm"]: v for v in rep["verdicts"]}
+                  "| arm | requests | users | impressions | clicks | conversions | CTR "
+                  "| true CTR | true CVR | true revenue / 1k requests | prior share |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
         for arm, t in rep["truth"].items():
-            v = by_arm.get(arm)
-            report = (pct(v["estimate"]), f"[{pct(v['ci_low'])}, {pct(v['ci_high'])}]",
-                      f"{v['p_value']:.3g}", "yes" if v["covered"] else "**no**") if v else (
-                      "", "", "", "")  # fmt: skip
             lines.append(f"| {arm} | {t['requests']:,} | {t['users']:,} | {t['impressions']:,} "
-                         f"| {t['clicks']:,} | {100 * t['ctr']:.3f}% "
-                         f"| {100 * t['expected_ctr']:.3f}% | {pct(t.get('true_lift_ctr'))} "
-                         f"| {' | '.join(report)} | {100 * t['prior_share']:.0f}% |")  # fmt: skip
+                         f"| {t['clicks']:,} | {t['conversions']:,} | {_num(t['ctr'])} "
+                         f"| {_num(t['expected_ctr'])} | {_num(t['expected_cvr'])} "
+                         f"| {_num(t['expected_rpm'], 1.0, '')} "
+                         f"| {_num(t['prior_share'])} |")  # fmt: skip
+        if rep["verdicts"]:
+            lines += ["", "| arm | metric | report lift | interval | p | true lift | covered |",
+                      "|---|---|---:|---|---:|---:|---|"]  # fmt: skip
+            for v in rep["verdicts"]:
+                covered = {True: "yes", False: "**no**", None: "n/a"}[v["covered"]]
+                sig = " (significant)" if v["significant"] else ""
+                interval = f"[{_pct(v['ci_low'])}, {_pct(v['ci_high'])}]"
+                lines.append(f"| {v['arm']} | {v['metric']} | {_pct(v['estimate'])}{sig} "
+                             f"| {interval} | {v['p_value']:.3g} | {_pct(v['true_lift'])} "
+                             f"| {covered} |")  # fmt: skip
         lines.append("")
         if rep["smallest_detectable_lift"]:
-            mde = ", ".join(f"{arm} {pct(x)}" for arm, x in rep["smallest_detectable_lift"].items())
+            mde = ", ".join(f"{a} {_pct(x)}" for a, x in rep["smallest_detectable_lift"].items())
             lines += [f"Smallest CTR lift detectable at 80% power, α {summary['alpha']}: {mde}", ""]
         if rep["report_error"]:
             lines += [f"The report failed: `{rep['report_error']}`", ""]
-    sig, cov = summary["significant"], summary["coverage"]
-    what = "false positive rate" if summary["kind"] == "A/A" else "power at the true lift"
+    what = "the false positive rate" if summary["kind"] == "A/A" else "the power at the true lift"
     lines += ["## The study", "",
-              f"- significant at α {summary['alpha']}: {sig['share']:.1%} of {sig['n']} "
-              f"repetition(s) ({what}; 95% CI [{sig['ci_low']:.1%}, {sig['ci_high']:.1%}])",
-              f"- intervals covering the true lift: {cov['share']:.1%} of {cov['n']} "
-              f"(95% CI [{cov['ci_low']:.1%}, {cov['ci_high']:.1%}]; nominal "
-              f"{1 - summary['alpha']:.0%})"]  # fmt: skip
+              f"- CTR difference significant at α {summary['alpha']}: "
+              f"{_share(summary['significant'])}: {what}"]  # fmt: skip
+    for metric, share in summary["coverage"].items():
+        lines.append(f"- {metric} intervals covering the true lift: {_share(share)}; nominal "
+                     f"{1 - summary['alpha']:.0%}")  # fmt: skip
     if summary["smallest_detectable_lift"]:
-        mde = ", ".join(f"{arm} {pct(x)}" for arm, x in summary["smallest_detectable_lift"].items())
+        mde = ", ".join(f"{a} {_pct(x)}" for a, x in summary["smallest_detectable_lift"].items())
         lines.append(f"- smallest detectable CTR lift (80% power, mean over repetitions): {mde}")
     return "\n".join(lines) + "\n"
 

@@ -64,6 +64,8 @@ BID_MODES: tuple[BidMode, ...] = ("mixed", "cpc")
 REFERENCE_REQUESTS = 200  # requests whose candidates set the market's reference rates
 OVERDRAW = 1.5  # candidate draws per wanted candidate (repeats are dropped)
 OUTCOME_TYPES = ("impression", "click", "conversion")
+# the report's ratio metrics: clicks / impressions, conversions / clicks, revenue / 1k requests
+METRICS = ("ctr", "cvr", "rpm")
 
 
 @dataclass(frozen=True)
@@ -419,11 +421,13 @@ class Ledger:
 
     def truth_table(self, control: str) -> pd.DataFrame:
         """Per arm (index): ``requests`` (answers), ``users``, ``impressions``, ``clicks``,
-        ``conversions``, ``revenue`` (what was drawn and paid), ``ctr`` (observed),
-        ``expected_ctr`` (mean true pCTR of the impressions), ``expected_cvr`` (expected
-        conversions per expected click), ``expected_revenue_per_request``, ``prior_share``
-        (shown ads the service scored by its prior: not warmed), and the true relative
-        lifts against ``control``: ``true_lift_ctr`` and ``true_lift_revenue``."""
+        ``conversions``, ``revenue`` (what was drawn and paid), the observed ``ctr``, and the
+        truth of what the arm showed for each of the report's metrics (``METRICS``):
+        ``expected_ctr`` (the mean true pCTR of its impressions), ``expected_cvr`` (expected
+        conversions per expected click), ``expected_rpm`` (expected revenue per 1,000
+        requests), each with its true relative lift against ``control``
+        (``true_lift_<metric>``, NaN where the control's is 0); and ``prior_share`` (shown
+        ads the service scored by its prior: it did not know them)."""
         shown = self.shown
         rows = {}
         for arm in sorted(set(self.answers) | set(shown.get("arm", []))):
@@ -433,6 +437,7 @@ class Ledger:
             p_cvr = np.nan_to_num(mine["p_cvr"].to_numpy(dtype=np.float64)) if n else p
             paid = mine[["revenue_impression", "revenue_click", "revenue_conversion"]]
             requests = self.answers.get(arm, 0)
+            expected_revenue = float(mine["expected_revenue"].sum()) if n else 0.0
             rows[arm] = {
                 "requests": requests,
                 "users": int(mine["user_id"].nunique()) if n else 0,
@@ -442,19 +447,17 @@ class Ledger:
                 "revenue": float(paid.to_numpy().sum()) if n else 0.0,
                 "ctr": float(mine["clicked"].mean()) if n else np.nan,
                 "expected_ctr": float(p.mean()) if n else np.nan,
-                "expected_cvr": float((p * p_cvr).sum() / p.sum()) if n and p.sum() > 0 else np.nan,
-                "expected_revenue_per_request": (
-                    float(mine["expected_revenue"].sum()) / requests if requests else np.nan
-                ),
+                "expected_cvr": float((p * p_cvr).sum() / p.sum()) if p.sum() > 0 else np.nan,
+                "expected_rpm": 1000.0 * expected_revenue / requests if requests else np.nan,
                 "prior_share": float((mine["source"] == "prior").mean()) if n else np.nan,
             }
         table = pd.DataFrame.from_dict(rows, orient="index")
         table.index.name = "arm"
-        if control in table.index and table.loc[control, "expected_ctr"] > 0:
-            table["true_lift_ctr"] = pd.Series(true_lift(table["expected_ctr"].to_dict(), control))
-            revenue_rate = table["expected_revenue_per_request"].to_dict()
-            if revenue_rate[control] > 0:
-                table["true_lift_revenue"] = pd.Series(true_lift(revenue_rate, control))
+        for metric in METRICS:
+            expected = table[f"expected_{metric}"].to_dict() if len(table) else {}
+            base = expected.get(control, np.nan)
+            lifts = true_lift(expected, control) if base > 0 else {}
+            table[f"true_lift_{metric}"] = pd.Series(lifts, dtype=np.float64)
         return table
 
 

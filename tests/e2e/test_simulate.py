@@ -108,10 +108,11 @@ def test_a_simulation_of_two_arms(
 
     # the report ran on the counts; its verdict sits beside the true lift
     assert rep["report_error"] is None
-    [verdict] = rep["verdicts"]
-    assert verdict["arm"] == "treatment"
-    assert verdict["true_lift"] == pytest.approx(truth["treatment"]["true_lift_ctr"])
-    assert verdict["ci_low"] <= verdict["estimate"] <= verdict["ci_high"]
+    verdicts = {v["metric"]: v for v in rep["verdicts"]}
+    assert {v["arm"] for v in rep["verdicts"]} == {"treatment"} and "ctr" in verdicts
+    for metric, verdict in verdicts.items():
+        assert verdict["true_lift"] == pytest.approx(truth["treatment"][f"true_lift_{metric}"])
+        assert verdict["ci_low"] <= verdict["estimate"] <= verdict["ci_high"]
     assert set(rep["smallest_detectable_lift"]) == {"treatment"}
     assert (tmp_path / "out" / "summary.json").is_file()
     assert (tmp_path / "out" / "summary.md").read_text().startswith("# adrank simulate")

@@ -144,8 +144,11 @@ def test_the_truth_table_has_each_arm_s_exact_expected_ctr_and_lift() -> None:
     assert table.loc["control", "true_lift_ctr"] == 0.0
     assert (table.loc["control", "users"], table.loc["control", "clicks"]) == (3, 1)
     assert table.loc["b", "ctr"] == 1.0
-    # revenue per request: the expected revenue (here p) summed over an arm's impressions
-    assert table.loc["b", "expected_revenue_per_request"] == pytest.approx(0.03)
+    # revenue per 1,000 requests: the expected revenue (here p) over an arm's impressions
+    assert table.loc["b", "expected_rpm"] == pytest.approx(30.0)
+    assert table.loc["b", "true_lift_rpm"] == pytest.approx(0.5)
+    assert table.loc["b", "expected_cvr"] == pytest.approx(0.1)
+    assert table.loc["b", "true_lift_cvr"] == pytest.approx(0.0)
     per_user = ledger.per_user()
     assert per_user.set_index(["arm", "user_id"]).loc[("control", "u"), "impressions"] == 2
 
@@ -325,7 +328,9 @@ class StandIn:
         return httpx.Response(404)
 
     def report(self, redis_url: str, name: str, **kwargs: object) -> object:
-        """Lifts from the counted outcomes (a smoothed ratio, an interval of every lift)."""
+        """A report in the shape of ``results.Analysis``: the CTR lift from the counted
+        outcomes (smoothed) with an interval holding every lift, a CVR lift without a truth
+        to judge it by (an arm may have no conversions)."""
         counts: dict[str, list[int]] = {}
         for o in self.outcomes:
             arm = self.arm_of_request[o["request_id"]]
@@ -335,8 +340,14 @@ class StandIn:
         ctr = {arm: (c[1] + 1) / (c[0] + 1) for arm, c in counts.items()}
         estimate = ctr["b"] / ctr["control"] - 1
 
-        lift = {"estimate": estimate, "ci_low": -1.0, "ci_high": estimate + 100, "p_value": 0.5}
-        return SimpleNamespace(ctr_lifts={"b": lift}, markdown=f"report of {name}")
+        def difference(value: float) -> SimpleNamespace:
+            lift = SimpleNamespace(value=value, low=-1.0, high=value + 100)
+            return SimpleNamespace(lift=lift, pvalue=0.5, significant=False)
+
+        differences = {"ctr": difference(estimate), "cvr": difference(0.0)}
+        comparison = SimpleNamespace(arm="b", control="control", differences=differences)
+        analysis = SimpleNamespace(comparisons=(comparison,))
+        return SimpleNamespace(analysis=analysis, markdown=f"report of {name}")
 
 
 def test_the_driver_runs_repetitions_against_a_stand_in(world: SynthWorld, tmp_path: Path) -> None:
@@ -357,15 +368,19 @@ def test_the_driver_runs_repetitions_against_a_stand_in(world: SynthWorld, tmp_p
         truth = rep["truth"]
         assert sum(t["requests"] for t in truth.values()) == 120
         assert sum(t["impressions"] for t in truth.values()) == 360
-        [verdict] = rep["verdicts"]
-        assert verdict["arm"] == "b" and verdict["covered"] and not verdict["significant"]
-        assert verdict["true_lift"] == pytest.approx(truth["b"]["true_lift_ctr"])
+        ctr, cvr = rep["verdicts"]
+        assert (ctr["arm"], ctr["metric"], cvr["metric"]) == ("b", "ctr", "cvr")
+        assert ctr["covered"] and not ctr["significant"] and rep["significant"] is False
+        assert ctr["true_lift"] == pytest.approx(truth["b"]["true_lift_ctr"])
+        if truth["control"]["expected_cvr"] is None:  # no click in the control arm
+            assert cvr["covered"] is None
         assert set(rep["smallest_detectable_lift"]) == {"b"}
     # every impression was posted once, a click only with its impression
     posted = [(o["request_id"], o["ad_id"], o["type"]) for o in service.outcomes]
     assert len(posted) == len(set(posted))
     assert sum(t == "impression" for *_, t in posted) == 2 * 360
-    assert summary["significant"]["share"] == 0.0 and summary["coverage"]["share"] == 1.0
+    assert summary["significant"]["share"] == 0.0 and summary["coverage"]["ctr"]["share"] == 1.0
+    assert summary["coverage"]["rpm"]["n"] == 0  # the report gave no revenue comparison
     written = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert written["repetitions"] == 2
     assert "The study" in (tmp_path / "out" / "summary.md").read_text()
