@@ -94,5 +94,7 @@ def run(args: argparse.Namespace) -> None:
     except ValueError as exc:
         raise SystemExit(f"adrank simulate: {exc}") from None
     summary = simulate(options)
+    if options.repeat == 1 and summary["repetition"][0].get("report"):
+        print(summary["repetition"][0]["report"])
     print(render_markdown(summary))
     print(f"summary and reports in {args.out}")

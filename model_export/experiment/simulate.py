@@ -265,7 +265,9 @@ class Repetition:
     verdicts: list[Verdict]
     detectable_lift: dict[str, float]
     report_error: str | None = None
-    report_text: str | None = None
+    report_text: str | None = None  # the report's Markdown
+    srm_pvalue: float | None = None  # the report's sample-ratio check over the arms
+    report_detectable_lift: dict[str, float] = field(default_factory=dict)
 
     @property
     def significant(self) -> bool | None:
@@ -282,7 +284,9 @@ class Repetition:
                 "verdicts": [asdict(v) for v in self.verdicts],
                 "significant": self.significant,
                 "smallest_detectable_lift": self.detectable_lift,
-                "report_error": self.report_error}  # fmt: skip
+                "report_error": self.report_error, "report": self.report_text,
+                "srm_pvalue": self.srm_pvalue,
+                "report_detectable_lift": self.report_detectable_lift}  # fmt: skip
 
 
 class Driver:
@@ -355,6 +359,13 @@ class Driver:
             report = await asyncio.to_thread(self._report, name, control, rep_dir)
             rep.verdicts = verdicts(report_lifts(report, control), truth, o.alpha)
             rep.report_text = _report_text(report)
+            srm = getattr(report, "srm_pvalue", None)
+            rep.srm_pvalue = float(srm) if srm is not None else None
+            rep.report_detectable_lift = {
+                c.arm: float(c.detectable_ctr_lift)
+                for c in getattr(report, "comparisons", ())
+                if hasattr(c, "detectable_ctr_lift")
+            }
         except Exception as exc:  # the report's failure is the run's finding, not a crash
             rep.report_error = f"{type(exc).__name__}: {exc}"
         truth.to_csv(rep_dir / "truth.csv")
@@ -567,7 +578,13 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         lines.append("")
         if rep["smallest_detectable_lift"]:
             mde = ", ".join(f"{a} {_pct(x)}" for a, x in rep["smallest_detectable_lift"].items())
-            lines += [f"Smallest CTR lift detectable at 80% power, α {summary['alpha']}: {mde}", ""]
+            lines += [f"Smallest CTR lift detectable at 80% power, α {summary['alpha']}: {mde} "
+                      "(the simulator's per-user counts)", ""]  # fmt: skip
+        if rep["report_detectable_lift"] or rep["srm_pvalue"] is not None:
+            mde = ", ".join(f"{a} {_pct(x)}" for a, x in rep["report_detectable_lift"].items())
+            srm = rep["srm_pvalue"]
+            lines += [f"The report's own: smallest detectable CTR lift {mde or 'n/a'}; "
+                      f"sample-ratio p {'n/a' if srm is None else f'{srm:.3g}'}", ""]  # fmt: skip
         if rep["report_error"]:
             lines += [f"The report failed: `{rep['report_error']}`", ""]
     what = "the false positive rate" if summary["kind"] == "A/A" else "the power at the true lift"
@@ -603,9 +620,6 @@ def simulate(
     text = json.dumps(_finite(summary), indent=1, default=_json_default)
     (options.out / "summary.json").write_text(text + "\n")
     (options.out / "summary.md").write_text(render_markdown(summary))
-    for rep in reps:
-        if rep.report_text:
-            (options.out / f"rep-{rep.index}" / "report.txt").write_text(rep.report_text)
     return summary
 
 
