@@ -15,7 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "popularity prior, optionally DeepCTR-Torch's DIN (--din), and the oracle "
         "where the true click probability is known (synthetic data). Also on the "
         "cold-start subset (ads never seen in training). With conversions: per task "
-        "(CTR, CVR over every impression, CTCVR) beside ctr_only and --baseline runs, and "
+        "(CTR, CVR over every impression, CTCVR) beside ctr_only, --baseline runs and, with "
+        "--library-baselines, DeepCTR-Torch's ESMM and MMoE, and "
         "on a synthetic log the revenue of mixed cpm/cpc/cpa auctions against the oracle "
         "(conversions.md). Writes report.json, report.md and PNG plots (ROC, reliability "
         "diagrams, training curves, revenue).",
@@ -31,6 +32,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="NAME=RUN_DIR",
         help="with conversions: another run to compare per task on the same split, e.g. "
         "clicked_only=runs/clicked-only (repeatable)",
+    )
+    p.add_argument(
+        "--library-baselines",
+        action="store_true",
+        help="with conversions: also train DeepCTR-Torch's ESMM and MMoE on id features and "
+        "compare them per task (rows deepctr_esmm, deepctr_mmoe; about 40 s on 300k impressions)",
     )
     p.add_argument("--out", type=Path, default=None, help="report directory (default RUN_DIR/eval)")
     p.set_defaults(run=run)
@@ -56,7 +63,8 @@ def run(args: argparse.Namespace) -> None:
 
     baselines = dict(_named_run(item) for item in args.baseline)
     world = Path(args.data) if (Path(args.data) / CONFIG_FILE).is_file() else None
-    options = EvalOptions(args.split, args.din, args.seed, args.cache_dir, baselines, world)
+    options = EvalOptions(args.split, args.din, args.seed, args.cache_dir, baselines, world,
+                          library_baselines=args.library_baselines)  # fmt: skip
     results = evaluate_run(args.run_dir, log, split, out, options)
     print(markdown_table(results))
     conversions = out / "conversions.md"

@@ -10,6 +10,8 @@ Rankings of conversions compared on the same rows:
   click_space``; it predicts no clicks, so its pCTCVR takes the run's pCTR), the conversion
   loss on clicked rows beside the click task (``--cvr-objective clicked_only``), or a run
   without delay correction;
+- library baselines' pCTR and pCVR of the same rows (``--library-baselines``: DeepCTR-Torch's
+  ESMM and MMoE, ``deepctr_multitask``), given as scores;
 - ``oracle``: the true probabilities (synthetic logs).
 """
 
@@ -71,9 +73,11 @@ def score_runs(
     rows: np.ndarray,
     baselines: Mapping[str, Run],
     cache_dir: Path = DEFAULT_CACHE,
+    library: TaskScores | None = None,
 ) -> tuple[ConversionTruth, TaskScores]:
     """The rows' truth, and their pCTR and pCVR by the run (``scored``: ``predict_rows`` of
-    it), ``ctr_only``, each baseline run and (where the truth is known) the oracle."""
+    it), ``ctr_only``, each baseline run, the ``library`` baselines' scores of the same rows
+    and (where the truth is known) the oracle."""
     target, own = scored
     assert own.p_cvr is not None, "the run has no conversion tower"
     global_cvr = run.spec.global_cvr or float(own.p_cvr.mean())
@@ -86,6 +90,7 @@ def score_runs(
         # the classic conversion model predicts no clicks: its pCTCVR takes the run's pCTR
         p_ctr = own.p_ctr if other.cfg.cvr_objective == "click_space" else pred.p_ctr
         scores[name] = (p_ctr, pred.p_cvr)
+    scores |= library or {}
     truth = conversion_truth(target)
     if truth.p_ctr is not None and truth.p_cvr is not None:
         scores["oracle"] = (truth.p_ctr, truth.p_cvr)

@@ -16,6 +16,7 @@ class EvalOptions:
     baselines: Mapping[str, Path] = field(default_factory=dict)  # conversion baselines' runs
     world_dir: Path | None = None  # a synthetic log's directory: revenue of mixed auctions
     auctions: int = 5_000
+    library_baselines: bool = False  # with conversions: DeepCTR-Torch's ESMM and MMoE
 
 
 DEFAULTS = EvalOptions()
