@@ -25,11 +25,12 @@ and the request context read.
 
 With ``repeat`` M the repetitions run one after the other, each with its own salt (a new split
 of users), experiment name and requests. The summary gives the share of repetitions whose
-report called a difference significant at ``alpha``, with its binomial (Clopper-Pearson 95%)
-interval: for an A/A experiment (every arm serves the same bundle versions) the false
-positive rate, which should be near ``alpha``; for A/B the power at the true lift, and the
-share of intervals that covered the true lift (near 1 - ``alpha``). Written to ``out``:
-``summary.json``, ``summary.md`` and one ``rep-<k>/`` per repetition (the report's files).
+report called a CTR difference significant at ``alpha``, with its binomial (Clopper-Pearson
+95%) interval: for an A/A experiment (every arm serves the same bundle or blend) the false
+positive rate, which should be near ``alpha``; for A/B the power at the true lift; and per
+metric the share of intervals that covered the true lift (at least 1 - ``alpha``: see
+``traffic``). Written to ``out``: ``summary.json``, ``summary.md`` and one ``rep-<k>/`` per
+repetition (the report's files and the truth table, ``truth.csv``).
 
 Loopback only: the driver refuses a URL whose host is not 127.0.0.1, localhost or ::1.
 """

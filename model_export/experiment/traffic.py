@@ -31,6 +31,12 @@ arm the exact expected CTR of what the arm showed (the sum of the true pCTR over
 impressions / impressions), so the true relative lift between arms is known exactly
 (``true_lift``); ``smallest_detectable_lift`` is the relative CTR lift the run's per-user
 statistics would detect at a given power.
+
+That truth is conditional on the requests each arm got: it leaves out the click draws'
+noise but not the luck of which users fell in which arm, which a report's interval (over
+users) also covers. Intervals should therefore cover it at least as often as their nominal
+level; in an A/A experiment, whose population lift is exactly 0, the share of significant
+differences is the sharper test (it should be near α).
 """
 
 from __future__ import annotations
@@ -135,6 +141,7 @@ class Traffic:
         self._rng = np.random.default_rng(request_seed)
         self.bid_type, self.bid = self._bids(np.random.default_rng(bid_seed))
         self.price = None if world.conversion is None else world.conversion.merchants.price
+        self._ad_code = {ad_id: i for i, ad_id in enumerate(world.ad_ids)}
         attrs = world.users.attrs
         self._attrs = {
             "age_band": np.asarray(AGE_BANDS, dtype=object)[attrs["age"]],
@@ -266,8 +273,7 @@ class Traffic:
         ``revenue_click``, ``revenue_conversion`` (what each outcome pays), ``value`` (a
         conversion's order value: the ad's price) and ``expected_revenue`` (true eCPM /
         1000). One truth call for all of them."""
-        slots = self.options.slots
-        code = {a: i for i, a in enumerate(self.world.ad_ids)}
+        slots, code = self.options.slots, self._ad_code
         request, arm, ad, rank, source = [], [], [], [], []
         for answer in answers:
             for r, (ad_id, src) in enumerate(answer.shown[:slots]):
