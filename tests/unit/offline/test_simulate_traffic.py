@@ -23,8 +23,10 @@ from model_export.experiment.simulate import (
     fresh_experiment,
     identical_arms,
     render_markdown,
+    report_lifts,
     share_interval,
     simulate,
+    verdicts,
 )
 from model_export.experiment.traffic import (
     Answer,
@@ -393,3 +395,35 @@ def test_options_refuse_a_remote_url_and_no_bound(tmp_path: Path) -> None:
         SimulateOptions(url="http://10.1.2.3:8000", data=tmp_path, redis_url="r", requests=1)
     with pytest.raises(ValueError, match="requests, seconds"):
         SimulateOptions(url="http://127.0.0.1:8000", data=tmp_path, redis_url="r")
+
+
+def test_the_verdicts_read_the_report_s_analysis() -> None:
+    """``report_lifts`` reads what ``report_experiment`` returns: its ``results.Analysis``."""
+    from model_export.experiment.meta import ExperimentMeta
+    from model_export.experiment.report import ExperimentReport
+    from model_export.experiment.stats import analyze
+
+    rng = np.random.default_rng(2)
+    n = 600
+    arm = np.where(np.arange(n) % 2, "control", "b")
+    imps = rng.integers(3, 15, n)
+    clicks = rng.binomial(imps, np.where(arm == "b", 0.06, 0.04))
+    users = pd.DataFrame({"arm": arm, "user_id": [f"u{i}" for i in range(n)],
+                          "requests": imps, "impressions": imps, "clicks": clicks,
+                          "conversions": rng.binomial(clicks, 0.2),
+                          "revenue": clicks * 1.5})  # fmt: skip
+    analysis = analyze(users, {"control": 1.0, "b": 1.0}, "control", 0.05)
+    report = ExperimentReport("x", analysis, ExperimentMeta(), "text")
+    lifts = report_lifts(report, "control")
+    ctr = analysis.comparison("b").ctr
+    assert set(lifts) == {"b"} and set(lifts["b"]) == {"ctr", "cvr", "rpm"}
+    assert lifts["b"]["ctr"] == {"estimate": ctr.lift.value, "ci_low": ctr.lift.low,
+                                 "ci_high": ctr.lift.high, "p_value": ctr.pvalue,
+                                 "significant": ctr.significant}  # fmt: skip
+    truth = pd.DataFrame({"true_lift_ctr": [0.0, 0.5], "true_lift_cvr": [0.0, np.nan]},
+                         index=["control", "b"])  # fmt: skip
+    by_metric = {v.metric: v for v in verdicts(lifts, truth, 0.05)}
+    assert by_metric["ctr"].significant and by_metric["ctr"].covered is (
+        ctr.lift.low <= 0.5 <= ctr.lift.high)  # fmt: skip
+    assert by_metric["cvr"].covered is None  # no truth to judge by
+    assert np.isnan(by_metric["rpm"].true_lift)
