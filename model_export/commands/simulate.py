@@ -93,7 +93,14 @@ def run(args: argparse.Namespace) -> None:
         )
     except ValueError as exc:
         raise SystemExit(f"adrank simulate: {exc}") from None
-    summary = simulate(options)
+    import httpx
+
+    try:
+        summary = simulate(options)
+    except httpx.HTTPError as exc:
+        raise SystemExit(f"adrank simulate: {args.url}: {type(exc).__name__}: {exc}") from None
+    except RuntimeError as exc:  # an admin route refused (its status and answer are in it)
+        raise SystemExit(f"adrank simulate: {exc}") from None
     if options.repeat == 1 and summary["repetition"][0].get("report"):
         print(summary["repetition"][0]["report"])
     print(render_markdown(summary))
