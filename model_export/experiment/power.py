@@ -3,8 +3,9 @@
 CTR is a ratio of per-user sums, clicks / impressions; its per-user variance is the
 delta-method variance of the ratio of means, from the per-user means, variances and the
 covariance of clicks and impressions (``ClickMoments``). tea-tasting's power analysis of
-``RatioOfMeans`` (Welch's t-test, two-sided) solves for the relative effect at the wanted
-power, for the control's and the treatment's numbers of users.
+``RatioOfMeans`` (two-sided, in its normal approximation: scipy's non-central t, which the
+t-test's power reads, returns NaN for some unbalanced arms) solves for the relative effect at
+the wanted power, for the control's and the treatment's numbers of users.
 """
 
 import math
@@ -64,12 +65,16 @@ def detectable_ctr_lift(
     metric = tt.RatioOfMeans(
         CLICKS,
         IMPRESSIONS,
+        use_t=False,
         alpha=alpha,
         power=power,
         ratio=users_treatment / users_control,
         n_obs=total,
     )
-    (result,) = metric.solve_power_from_aggregates(aggregates, "rel_effect_size")
+    try:
+        (result,) = metric.solve_power_from_aggregates(aggregates, "rel_effect_size")
+    except (ValueError, RuntimeError, ZeroDivisionError):  # no variance, no root found
+        return math.nan
     return float(result.rel_effect_size)
 
 

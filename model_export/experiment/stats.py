@@ -81,7 +81,7 @@ def analyze(
             notes.append(f"{arm} against {control}: too few users or no impressions to compare")
     srm = srm_check(summaries, weights)
     notes += srm_notes(summaries, weights)
-    info = cuped_info(frame, cuped, covariates)
+    info = cuped_info(frame, comparisons, covariates)
     return Analysis(control, alpha, summaries, tuple(comparisons), srm, info, power, tuple(notes))
 
 
@@ -246,16 +246,21 @@ def difference(
     cuped: Sequence[str],
 ) -> Difference:
     """tea-tasting's ``RatioOfMeans`` of ``arm`` against ``control``; NaN (and not
-    significant) when either arm has fewer than two users or no denominator."""
+    significant) when either arm has fewer than two users or no denominator. A covariate
+    that explains the metric entirely (no variance left: tea-tasting cannot go on) falls
+    back to the unadjusted analysis (``cuped`` False)."""
     _, denom = RATIOS[metric]
     if not all(_comparable(aggregates, a, denom) for a in (control, arm)):
         missing = Estimate.missing()
         return Difference(metric, math.nan, math.nan, missing, missing, math.nan, False)
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        # a zero control mean (no conversions) makes the relative figures NaN, as reported
-        warnings.simplefilter("ignore", RuntimeWarning)
-        r = ratio_metric(metric, cuped, alpha).analyze(aggregates, control, arm)
-    pvalue = float(r.pvalue)
+    adjusted = metric in cuped
+    try:
+        r = _ratio_result(aggregates, control, arm, metric, alpha, cuped)
+    except (ValueError, ZeroDivisionError):
+        if not adjusted:
+            raise
+        adjusted = False
+        r = _ratio_result(aggregates, control, arm, metric, alpha, ())
     return Difference(
         metric=metric,
         control=float(r.control),
@@ -268,10 +273,24 @@ def difference(
         diff=Estimate(
             float(r.effect_size), float(r.effect_size_ci_lower), float(r.effect_size_ci_upper)
         ),
-        pvalue=pvalue,
-        significant=bool(pvalue < alpha),
-        cuped=metric in cuped,
+        pvalue=float(r.pvalue),
+        significant=bool(r.pvalue < alpha),
+        cuped=adjusted,
     )
+
+
+def _ratio_result(
+    aggregates: Mapping[str, Any],
+    control: str,
+    arm: str,
+    metric: str,
+    alpha: float,
+    cuped: Sequence[str],
+) -> Any:
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        # a zero control mean (no conversions) makes the relative figures NaN, as reported
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return ratio_metric(metric, cuped, alpha).analyze(aggregates, control, arm)
 
 
 # ------------------------------------------------------------------ sample ratio
@@ -328,9 +347,11 @@ def srm_notes(arms: Sequence[ArmSummary], weights: Mapping[str, float]) -> list[
 
 
 def cuped_info(
-    frame: pd.DataFrame, metrics: Sequence[str], covariates: pd.DataFrame | None
+    frame: pd.DataFrame, comparisons: Sequence[Comparison], covariates: pd.DataFrame | None
 ) -> CupedInfo | None:
+    """The metrics CUPED adjusted in at least one comparison, and the users with history."""
     if covariates is None:
         return None
+    adjusted = {m for c in comparisons for m, d in c.differences.items() if d.cuped}
     with_history = frame.loc[frame["_history"], "user_id"].nunique()
-    return CupedInfo(tuple(metrics), int(with_history))
+    return CupedInfo(tuple(m for m in METRIC_NAMES if m in adjusted), int(with_history))
