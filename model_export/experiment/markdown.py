@@ -106,7 +106,9 @@ def differences_table(comparisons: Sequence[Comparison], alpha: float) -> list[s
 
 def srm_line(srm: SrmCheck | None) -> str:
     if srm is None:
-        return "Sample ratio: not checked (fewer than two arms with a configured weight)."
+        return (
+            "Sample ratio: not checked (fewer than two arms with a configured weight, or no users)."
+        )
     counts = ", ".join(
         f"{arm} {srm.users[arm]:,} (expected {srm.expected[arm]:,.0f})" for arm in srm.users
     )
@@ -135,7 +137,12 @@ def cuped_line(analysis: Analysis) -> str | None:
 
 
 def mde_line(analysis: Analysis) -> str:
-    parts = [f"{c.arm} ±{pct(c.detectable_ctr_lift, 1)}" for c in analysis.comparisons]
+    parts = [
+        f"{c.arm} ±{pct(c.detectable_ctr_lift, 1)}"
+        if _ok(c.detectable_ctr_lift)
+        else f"{c.arm} {DASH}"
+        for c in analysis.comparisons
+    ]
     return (
         f"Smallest relative CTR lift detectable at {analysis.power:.0%} power, "
         f"α={analysis.alpha:g}, with these users: {', '.join(parts) or DASH}."
