@@ -20,6 +20,9 @@ from service.ads.serving import AdsService
 from service.errors import install_error_handlers
 from service.events.api_router import router as events_router
 from service.events.serving import EventsService
+from service.experiments.attribution import Attribution
+from service.experiments.exposures import ExposureLog
+from service.experiments.shadow import Shadow
 from service.health.api_router import router as health_router
 from service.metrics import Metrics
 from service.openapi import openapi
@@ -65,23 +68,30 @@ def _lifespan(settings: Settings, metrics: Metrics):
         sys.setswitchinterval(settings.server.gil_switch_interval_ms / 1000)
         embedded: EmbeddedRedis | None = None
         svc: ServiceState | None = None
+        exposures: ExposureLog | None = None
+        shadow: Shadow | None = None
         try:
             embedded = EmbeddedRedis(settings.redis) if not settings.redis.url else None
             url = settings.redis.url or embedded.url  # type: ignore[union-attr]
             store = RedisStore(url, settings.redis, metrics)
             holder = ModelHolder(settings, metrics)
             svc = ServiceState(settings, metrics, holder, store)
-            await holder.load(settings.model.bundle_path)
+            await holder.apply(settings.experiment)
             await store.warm(settings.redis.warm_connections)
             app.state.svc = svc
             catalog = AdCatalog(svc)
-            app.state.rank = RankService(svc, catalog)
+            exposures = ExposureLog(store, metrics)
+            shadow = Shadow(metrics, busy_pairs=settings.batch.max_pairs)
+            app.state.rank = RankService(svc, catalog, exposures, shadow)
             app.state.ads = AdsService(catalog)
-            app.state.events = EventsService(svc)
+            app.state.events = EventsService(svc, Attribution(store, exposures, metrics))
             log.info("adrank ready", extra=_startup_facts(svc, embedded is not None))
             yield
         finally:
             if svc is not None:
+                if exposures is not None and shadow is not None:
+                    await shadow.close()
+                    await exposures.close()
                 await svc.holder.close()
                 await svc.drain()
                 await svc.store.close()
@@ -95,6 +105,7 @@ def _startup_facts(svc: ServiceState, embedded: bool) -> dict[str, Any]:
     model = svc.holder.model
     return {
         "model_version": model.version,
+        "arms": {a.name: a.version for a in svc.holder.arms.arms},
         "providers": model.providers,
         "redis": _redis_kind(svc, embedded),
         "ranker_threads": svc.settings.model.ranker_threads,

@@ -78,6 +78,38 @@ class Metrics:
             "adrank_conversion_value_total", "sum of the values of reported conversions",
             registry=r)  # fmt: skip
         self.model_info = Info("adrank_model", "the model being served", registry=r)
+        self._experiment_metrics(r)
+
+    def _experiment_metrics(self, r: CollectorRegistry) -> None:
+        """Per arm of the experiment (docs/experiments.md), attribution and the shadow."""
+        self.arm_info = Info("adrank_arm", "the arms being served", ["arm"], registry=r)
+        self.arm_requests = Counter(
+            "adrank_arm_requests", "/rank answers per arm", ["arm"], registry=r
+        )
+        self.arm_duration = Histogram(
+            "adrank_arm_request_duration_seconds", "/rank time per arm (answered requests)",
+            ["arm"], buckets=_SECONDS, registry=r)  # fmt: skip
+        self.arm_degraded = Counter(
+            "adrank_arm_degraded", "/rank answers with degraded: true per arm", ["arm"],
+            registry=r)  # fmt: skip
+        self.arm_shed = Counter(
+            "adrank_arm_shed", "/rank requests refused with 503 per arm", ["arm"], registry=r
+        )
+        self.arm_outcomes = Counter(
+            "adrank_arm_outcomes", "outcomes attributed per arm", ["arm", "type"], registry=r
+        )
+        self.attribution = Counter(
+            "adrank_attribution", "outcomes by how their arm was found (request, user, none)",
+            ["how"], registry=r)  # fmt: skip
+        self.shadow = Counter(
+            "adrank_shadow", "shadow scorings by result (scored, shed, failed)", ["result"],
+            registry=r)  # fmt: skip
+        self.shadow_correlation = Histogram(
+            "adrank_shadow_rank_correlation", "Spearman correlation of live and shadow order",
+            buckets=(-0.5, 0, 0.25, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1), registry=r)  # fmt: skip
+        self.shadow_top1 = Counter(
+            "adrank_shadow_top1", "shadow scorings by whether the top ad agreed", ["agree"],
+            registry=r)  # fmt: skip
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

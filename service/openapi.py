@@ -13,11 +13,13 @@ from typing import Any
 import msgspec
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 
 from service.admin.protocol import ReloadRequest, ReloadResponse
 from service.ads.protocol import ADS_EXAMPLE, AdsRequest, AdsResponse
 from service.errors import ErrorBody
 from service.events.protocol import EVENTS_EXAMPLE, EventsRequest, EventsResponse
+from service.experiments.config import ExperimentSettings
 from service.health.protocol import Health, Readiness
 from service.rank.protocol import BID_TYPES, RANK_EXAMPLE, RankRequest, RankResponse
 from service.settings import LimitSettings
@@ -114,7 +116,13 @@ def components(limits: LimitSettings, bid_types: Sequence[str] = BID_TYPES) -> d
     schemas["Candidate"]["properties"]["bid_type"]["enum"] = list(bid_types)
     for name, example in EXAMPLES.items():
         schemas[name]["examples"] = [example]
-    return schemas
+    return schemas | settings_schemas(ExperimentSettings)
+
+
+def settings_schemas(model: type[BaseModel]) -> dict[str, Any]:
+    """A pydantic model's schema and those it refers to, as components."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {**schema.pop("$defs", {}), model.__name__: schema}
 
 
 def _constrain(schema: dict[str, Any], keyword: str, value: object) -> None:

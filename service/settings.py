@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.experiments.config import ExperimentSettings
 from service.runtime.cpus import available_cpus, threads_per_worker
 
 log = logging.getLogger(__name__)
@@ -247,6 +248,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     auth: AuthSettings = AuthSettings()
     server: ServerSettings = ServerSettings()
+    experiment: ExperimentSettings = ExperimentSettings()
 
     @model_validator(mode="after")
     def _threads_from_cpus(self) -> "Settings":

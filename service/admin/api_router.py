@@ -1,11 +1,16 @@
-"""``POST /admin/reload`` (admin key)."""
+"""``POST /admin/reload``, ``GET``/``PUT /admin/arms`` (admin key)."""
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import ValidationError
 from starlette.responses import Response
 
 from service.admin.protocol import DECODER, ReloadRequest, ReloadResponse
+from service.errors import InvalidRequest
+from service.experiments.arms import ArmSet
+from service.experiments.config import ExperimentSettings
 from service.openapi import ERRORS, answers, json_body
 from service.server.requests import accept, decode, ok, request_id
 
@@ -34,3 +39,52 @@ async def reload(request: Request) -> Response:
     model = await svc.holder.load(path)
     return ok(ReloadResponse(model.version, previous.version if previous else None,
                              round(model.load_s, 3), model.providers))  # fmt: skip
+
+
+ARMS_RESPONSES = {**answers("ExperimentSettings", "the arms being served, each with the "
+                            "versions of its bundles"), **ERRORS,
+                  422: {**ERRORS[422], "description": REFUSED}}  # fmt: skip
+
+
+@router.get("/admin/arms", summary="The experiment being served", responses=ARMS_RESPONSES)
+async def get_arms(request: Request) -> Response:
+    """The experiment's settings as served; each arm also gives ``versions``."""
+    svc, _ = await accept(request, admin=True, limit=1024)
+    request_id(request, None)
+    return ok(arms_answer(svc.holder.arms))
+
+
+@router.put(
+    "/admin/arms",
+    summary="Replace the experiment: load every bundle it needs, then swap",
+    responses=ARMS_RESPONSES,
+    openapi_extra=json_body("ExperimentSettings"),
+)
+async def put_arms(request: Request) -> Response:
+    """The whole experiment (what the body leaves out takes the default). Bundles already
+    loaded are shared; a bundle that fails to load is refused (422 bundle_rejected) and the
+    running arms keep serving."""
+    svc, body = await accept(request, admin=True, limit=64 * 1024)
+    request_id(request, None)
+    try:
+        config = ExperimentSettings.model_validate_json(body or b"{}")
+    except ValidationError as exc:
+        raise InvalidRequest(_first_error(exc)) from None
+    return ok(arms_answer(await svc.holder.apply(config)))
+
+
+def arms_answer(arms: ArmSet) -> dict[str, Any]:
+    answer = arms.config.model_dump(mode="json")
+    answer["arms"] = [
+        {**settings, "versions": [m.version for m in arm.models]}
+        for settings, arm in zip(
+            [a.model_dump(mode="json") for a in arms.config.effective_arms()], arms.arms,
+            strict=True)
+    ]  # fmt: skip
+    return answer
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "body"
+    return f"{where}: {err['msg']}"

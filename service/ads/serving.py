@@ -1,4 +1,7 @@
-"""Upsert ads: encode their text, write vector (per model version) and raw fields."""
+"""Upsert ads: encode their text, write vector (per model version, for every loaded model)
+and raw fields."""
+
+import asyncio
 
 from service.ads.catalog import AdCatalog
 from service.ads.protocol import AdsRequest, AdsResponse
@@ -11,8 +14,11 @@ class AdsService:
 
     async def upsert(self, req: AdsRequest) -> AdsResponse:
         svc = self.catalog.svc
-        with svc.holder.use() as model:
-            deadline = svc.deadline_in(svc.settings.batch.write_timeout_ms / 1000)
-            texts = [AdText(a.title, a.description, a.category) for a in req.ads]
-            encode_s = await self.catalog.upsert(model, [a.ad_id for a in req.ads], texts, deadline)
-        return AdsResponse(model.version, stored=len(req.ads), encode_ms=encode_s * 1e3)
+        deadline = svc.deadline_in(svc.settings.batch.write_timeout_ms / 1000)
+        texts = [AdText(a.title, a.description, a.category) for a in req.ads]
+        ids = [a.ad_id for a in req.ads]
+        with svc.holder.use_all() as models:  # every loaded model gets its vectors
+            seconds = await asyncio.gather(
+                *(self.catalog.upsert(m, ids, texts, deadline) for m in models)
+            )
+        return AdsResponse(models[0].version, stored=len(req.ads), encode_ms=max(seconds) * 1e3)

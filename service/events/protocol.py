@@ -2,8 +2,9 @@
 
 Two kinds of event: behaviour (what a user read or clicked: their history in Redis, what
 /rank scores against) and ad outcomes (what happened to an ad /rank ranked: counted in the
-Prometheus metrics, never stored). Rules across fields (at least one of either, a value only
-on a conversion) are checked in the router and written into the schema by service.openapi.
+Prometheus metrics, and per experiment arm in Redis — docs/experiments.md). Rules across
+fields (at least one of either, a value only on a conversion) are checked in the router and
+written into the schema by service.openapi.
 """
 
 from typing import Annotated, Any, Literal
@@ -49,6 +50,8 @@ class Event(Struct, gc=False):
 
 MAX_VALUE = 1e9
 VALUE_DOC = "what the conversion was worth, in currency units; conversions only"
+REVENUE_DOC = ("what the platform earned from this outcome (a cpc click's price, a cpa "
+               "conversion's price, a cpm price / 1000 on an impression): summed per arm")
 
 
 class Outcome(Struct, gc=False):
@@ -60,12 +63,14 @@ class Outcome(Struct, gc=False):
     ts: Annotated[float, Meta(ge=0, description="unix seconds")] | None = None
     # bounded so one stray value cannot push the running total to +Inf for good
     value: Annotated[float, Meta(ge=0, le=MAX_VALUE, description=VALUE_DOC)] | None = None
+    revenue: Annotated[float, Meta(ge=0, le=MAX_VALUE, description=REVENUE_DOC)] | None = None
 
 
 class EventsRequest(Struct):
     events: list[Event] = []
     outcomes: Annotated[list[Outcome], Meta(description="what happened to ads /rank ranked: "
-                                            "counted in /metrics, not stored")] = []  # fmt: skip
+                                            "counted in /metrics and per experiment arm in "
+                                            "Redis")] = []  # fmt: skip
 
 
 class EventsResponse(Struct):
@@ -73,6 +78,8 @@ class EventsResponse(Struct):
     accepted: Annotated[int, Meta(description="behaviour events applied")]
     users: int
     outcomes: Annotated[int, Meta(description="outcomes counted")]
+    attributed: Annotated[int, Meta(description="outcomes whose experiment arm was found "
+                                    "(by request id, else by user id)")] = 0  # fmt: skip
 
 
 DECODER = msgspec.json.Decoder(EventsRequest)

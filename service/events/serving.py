@@ -10,6 +10,7 @@ import numpy as np
 
 from service.events.history import build_matrix, known_vectors, merge_history, missing_texts
 from service.events.protocol import Event, EventsRequest, EventsResponse, Outcome
+from service.experiments.attribution import Attribution
 from service.features.text import item_text
 from service.metrics import Metrics
 from service.runtime.model import LoadedModel
@@ -24,19 +25,24 @@ from service.store.codec import (
 
 
 class EventsService:
-    def __init__(self, svc: ServiceState) -> None:
+    def __init__(self, svc: ServiceState, attribution: Attribution) -> None:
         self.svc = svc
+        self.attribution = attribution
 
     async def apply(self, req: EventsRequest) -> EventsResponse:
-        """Behaviour events first, outcomes counted after: a request refused on the way
-        (Redis down) counts none of its outcomes, so its retry does not count them twice."""
-        version, users = self.svc.holder.model.version, 0
+        """Behaviour events first (for every loaded model), then the outcomes attributed to
+        arms (Redis), then counted in the metrics: a request refused on the way (Redis down)
+        counts none of its outcomes in the metrics, so its retry does not count them twice."""
+        arms = self.svc.holder.arms
+        users = 0
         if req.events:
-            with self.svc.holder.use() as model:
-                version, users = model.version, await self._apply(model, req.events)
+            with self.svc.holder.use_all() as models:
+                counts = await asyncio.gather(*(self._apply(m, req.events) for m in models))
+            users = counts[0]
+        attributed = await self.attribution.count(req.outcomes, arms, now=time.time())
         count_outcomes(self.svc.metrics, req.outcomes)
-        return EventsResponse(version, accepted=len(req.events), users=users,
-                              outcomes=len(req.outcomes))  # fmt: skip
+        return EventsResponse(arms.control.version, accepted=len(req.events), users=users,
+                              outcomes=len(req.outcomes), attributed=attributed)  # fmt: skip
 
     async def _apply(self, model: LoadedModel, events: list[Event]) -> int:
         """Apply the events; the number of users they updated."""

@@ -134,7 +134,9 @@ DegradedReason = Literal[
 
 class RankResponse(Struct, gc=False):
     request_id: str
-    model_version: str
+    model_version: Annotated[str, Meta(description="the arm's bundle version; a blend's "
+                                       "parts' versions joined by +")]  # fmt: skip
+    arm: Annotated[str, Meta(description="the experiment arm that ranked (docs/experiments.md)")]
     ranked: list[RankedAd]
     metrics: RankMetrics
     degraded: Annotated[bool, Meta(description="a fallback answered for part of the work")]

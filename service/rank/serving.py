@@ -14,13 +14,17 @@ from typing import Any, Final
 import numpy as np
 
 from service.ads.catalog import AdCatalog
-from service.errors import NotReady, Overloaded
+from service.errors import NotReady, Overloaded, Unavailable
+from service.experiments.arms import Arm
+from service.experiments.exposures import ExposureLog
+from service.experiments.shadow import Shadow
+from service.metrics import Metrics
 from service.rank.candidates import Candidates, prior_pctr, user_history
 from service.rank.parsing import RankInput
 from service.rank.protocol import ENCODER, DegradedReason, RankedAd, RankMetrics, RankResponse
-from service.rank.ranking import check_bid_types, ecpm, explanation, order, ranked_by, ranked_rows
+from service.rank.ranking import check_bid_types, explanation, order, ranked_by, ranked_rows
+from service.rank.scores import Scored, Scores, blend_scored
 from service.runtime.model import LoadedModel
-from service.runtime.pairs import ScoreResult
 from service.service_state import ServiceState
 from service.store.codec import UserMatrix, read_ads, read_user
 
@@ -31,44 +35,32 @@ ENCODER_OVERLOADED: Final = "encoder_overloaded"  # the encoder queue could not 
 ENCODER_UNAVAILABLE: Final = "encoder_unavailable"  # the encoder is not running
 
 
-@dataclass(frozen=True)
-class Scores:
-    p_ctr: np.ndarray  # (n,) per candidate
-    p_cvr: np.ndarray | None  # (n,) per candidate, where the model has a conversion tower
-    from_model: np.ndarray  # (n,) bool
-    model_rows: np.ndarray  # candidate positions scored by the model
-    result: ScoreResult | None  # the ranker's answer for those rows
-    queue_s: float = 0.0
-
-    def timings(self) -> dict[str, Any]:
-        r = self.result
-        if r is None:
-            return {"queue_ms": 0.0, "score_ms": 0.0, "batch_size": 0}
-        return {"queue_ms": self.queue_s * 1000, "score_ms": r.score_s * 1000,
-                "batch_size": r.batch_requests}  # fmt: skip
-
-
 def rank_rows(req: RankInput, scores: Scores, user: UserMatrix | None) -> list[RankedAd]:
     """Order by eCPM when bids are given, else by pCTR; top_k; explanations when asked."""
-    ecpms = (ecpm(scores.p_ctr, req.bids, req.bid_types, scores.p_cvr)
-             if req.bids is not None else None)  # fmt: skip
-    positions = order(ecpms if ecpms is not None else scores.p_ctr, req.top_k)
+    values = scores.ranking_values(req)
+    positions = order(values, req.top_k)
     explained = None
     if req.explain:
         items = user.item_ids if user is not None else ()
         att = scores.result.attention if scores.result is not None else None
         explained = {int(pos): explanation(att[j], items) for j, pos in
                      enumerate(scores.model_rows)} if att is not None else {}  # fmt: skip
+    ecpms = values if req.bids is not None else None
     return ranked_rows(req.ad_ids, scores.p_ctr, ecpms, scores.from_model, positions, explained,
                        ranked_by(req), scores.p_cvr)  # fmt: skip
 
 
 class RankService:
-    def __init__(self, svc: ServiceState, catalog: AdCatalog) -> None:
+    def __init__(
+        self, svc: ServiceState, catalog: AdCatalog, exposures: ExposureLog, shadow: Shadow
+    ) -> None:
         self.svc = svc
         self.catalog = catalog
+        self.exposures = exposures
+        self.shadow = shadow
         self.hits = svc.metrics.cache.labels("hit")
         self.misses = svc.metrics.cache.labels("miss")
+        self._arm_metrics: dict[str, ArmMetrics] = {}
 
     def deadline(self, req: RankInput) -> float:
         b = self.svc.settings.batch
@@ -78,8 +70,88 @@ class RankService:
     async def rank(
         self, req: RankInput, request_id: str, gone: asyncio.Future | None = None
     ) -> bytes:
-        with self.svc.holder.use() as model:
-            return await RankRun(self, model, req, gone).answer(request_id)
+        """The user's arm ranks; the answer names it, and the exposure is recorded."""
+        started = time.perf_counter()
+        arms = self.svc.holder.arms
+        arm = arms.arm_of(req.user_id)
+        metrics = self.arm_metrics(arm.name)
+        check_bid_types(req, arm.has_cvr, arm.version)
+        try:
+            with arm.use():
+                scored = await self.score(arm, req, gone)
+        except Unavailable:
+            metrics.shed.inc()
+            raise
+        body = self.answer(req, request_id, arm, scored, started)
+        metrics.observe(time.perf_counter() - started, bool(scored.reasons))
+        self.exposures.record(arms, arm.name, request_id, req.user_id)
+        if arms.shadow is not None:
+            self.shadow.offer(arms, arm, req, scored.scores, self.score_alone)
+        return body
+
+    async def score_alone(self, model: LoadedModel, req: RankInput) -> Scored:
+        """A shadow's scores: no new ads encoded, nothing answered."""
+        model.users += 1
+        try:
+            return await RankRun(self, model, req, None, encode_new=False).scored()
+        finally:
+            model.users -= 1
+
+    async def score(self, arm: Arm, req: RankInput, gone: asyncio.Future | None) -> Scored:
+        """One bundle's scores, or a blend's parts scored at once and combined."""
+        if len(arm.models) == 1:
+            return await RankRun(self, arm.models[0], req, gone).scored()
+        parts = [asyncio.ensure_future(RankRun(self, m, req, gone).scored()) for m in arm.models]
+        try:
+            return blend_scored(await asyncio.gather(*parts), arm.part_weights)
+        except BaseException:
+            for part in parts:
+                part.cancel()
+            raise
+
+    def answer(
+        self, req: RankInput, request_id: str, arm: Arm, scored: Scored, started: float
+    ) -> bytes:
+        for reason in scored.reasons:
+            self.svc.metrics.degraded.labels(reason).inc()
+        misses = scored.cache_misses
+        stage = RankMetrics(
+            total_ms=(time.perf_counter() - started) * 1000,
+            redis_ms=scored.redis_s * 1000, encode_ms=scored.encode_s * 1000,
+            **scored.scores.timings(), ad_cache_hits=len(req.ad_ids) - misses,
+            ad_cache_misses=misses, user_found=scored.user is not None,
+        )  # fmt: skip
+        return ENCODER.encode(RankResponse(
+            request_id=request_id, model_version=arm.version, arm=arm.name,
+            ranked=rank_rows(req, scored.scores, scored.user), metrics=stage,
+            degraded=bool(scored.reasons), degraded_reasons=scored.reasons,
+        ))  # fmt: skip
+
+    def arm_metrics(self, arm: str) -> "ArmMetrics":
+        if arm not in self._arm_metrics:
+            self._arm_metrics[arm] = ArmMetrics.of(self.svc.metrics, arm)
+        return self._arm_metrics[arm]
+
+
+@dataclass(frozen=True)
+class ArmMetrics:
+    """One arm's Prometheus series, bound once."""
+
+    requests: Any
+    duration: Any
+    degraded: Any
+    shed: Any
+
+    @classmethod
+    def of(cls, metrics: Metrics, arm: str) -> "ArmMetrics":
+        return cls(metrics.arm_requests.labels(arm), metrics.arm_duration.labels(arm),
+                   metrics.arm_degraded.labels(arm), metrics.arm_shed.labels(arm))  # fmt: skip
+
+    def observe(self, seconds: float, degraded: bool) -> None:
+        self.requests.inc()
+        self.duration.observe(seconds)
+        if degraded:
+            self.degraded.inc()
 
 
 class RankRun:
@@ -87,9 +159,10 @@ class RankRun:
 
     def __init__(
         self, service: RankService, model: LoadedModel, req: RankInput,
-        gone: asyncio.Future | None,
+        gone: asyncio.Future | None, encode_new: bool = True,
     ) -> None:  # fmt: skip
         self.service = service
+        self.encode_new = encode_new  # the shadow scores new ads by their prior
         self.model = model
         self.req = req
         self.gone = gone
@@ -98,9 +171,8 @@ class RankRun:
         self.reasons: list[DegradedReason] = []
         self.d = model.bundle.manifest.dims.d
 
-    async def answer(self, request_id: str) -> bytes:
+    async def scored(self) -> Scored:
         model, req = self.model, self.req
-        check_bid_types(req, model.has_cvr, model.version)
         assert model.rank_batcher is not None
         model.rank_batcher.admit(len(req.ad_ids), self.deadline)
         cands = self._from_cache()
@@ -113,21 +185,11 @@ class RankRun:
         user = read_user(read.user, model.version, self.d)
         self._fill_from_store(cands, misses, read.ads)
         t_enc = time.perf_counter()
-        await self._encode_new(cands)
+        if self.encode_new:
+            await self._encode_new(cands)
         encode_s = time.perf_counter() - t_enc
         scores = await self._score(user, cands)
-        for reason in self.reasons:
-            self.service.svc.metrics.degraded.labels(reason).inc()
-        stage = RankMetrics(
-            total_ms=(time.perf_counter() - self.started) * 1000,
-            redis_ms=read.seconds * 1000, encode_ms=encode_s * 1000, **scores.timings(),
-            ad_cache_hits=len(req.ad_ids) - len(misses), ad_cache_misses=len(misses),
-            user_found=user is not None,
-        )  # fmt: skip
-        return ENCODER.encode(RankResponse(
-            request_id, model.version, rank_rows(req, scores, user), stage,
-            degraded=bool(self.reasons), degraded_reasons=self.reasons,
-        ))  # fmt: skip
+        return Scored(scores, user, read.seconds, encode_s, len(misses), self.reasons)
 
     def _from_cache(self) -> Candidates:
         ad_ids = self.req.ad_ids

@@ -1,10 +1,11 @@
-"""Holds the model being served and swaps in a new one without failing a request.
+"""Holds the arms being served and swaps in new ones without failing a request.
 
-A request takes the model once (``with holder.use() as model``) and uses it throughout (its
-vectors, its batchers), so a swap in the middle of a request changes nothing for it.
-``reload`` loads and warms the new bundle in a thread beside the old one; only then does it
-swap; the old model stops once the requests still using it have finished. A bundle that
-fails to load is refused and the old one keeps serving.
+A request takes one snapshot (:class:`ArmSet`) and its arm's models once and uses them
+throughout (their vectors, their batchers), so a swap in the middle of a request changes
+nothing for it. ``apply`` loads and warms every bundle the new experiment needs beside the
+running ones (a bundle already loaded is shared, unless ``fresh``); only when all are ready
+does it swap; a model no arm uses any more stops once the requests still using it have
+finished. A bundle that fails to load is refused, and the running arms keep serving.
 """
 
 import asyncio
@@ -16,6 +17,8 @@ from pathlib import Path
 
 from service.bundle.loader import BundleError
 from service.errors import BundleRejected, NotReady
+from service.experiments.arms import ArmSet, build_arm_set, bundle_paths
+from service.experiments.config import ExperimentSettings
 from service.metrics import Metrics
 from service.runtime.model import LoadedModel, load_model
 from service.settings import Settings
@@ -27,51 +30,99 @@ class ModelHolder:
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
-        self._model: LoadedModel | None = None
+        self.default_path = settings.model.bundle_path  # arms without a path serve this
+        self._arms: ArmSet | None = None
         self._lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
 
     @property
-    def model(self) -> LoadedModel:
-        """The model to use for one request; NotReady before the first load."""
-        if self._model is None:
+    def arms(self) -> ArmSet:
+        """The arms to use for one request; NotReady before the first load."""
+        if self._arms is None:
             raise NotReady("model is not loaded yet")
-        return self._model
+        return self._arms
 
-    @contextmanager
-    def use(self) -> Iterator[LoadedModel]:
-        """The current model, kept alive for the duration of the ``with`` block."""
-        model = self.model
-        model.users += 1
-        try:
-            yield model
-        finally:
-            model.users -= 1
+    @property
+    def model(self) -> LoadedModel:
+        """The control arm's (first) model: what the service reports as its model."""
+        return self.arms.control.models[0]
 
     @property
     def loaded(self) -> LoadedModel | None:
-        return self._model
+        return self._arms.control.models[0] if self._arms is not None else None
+
+    @property
+    def arm_set(self) -> ArmSet | None:
+        return self._arms
+
+    @contextmanager
+    def use_all(self) -> Iterator[list[LoadedModel]]:
+        """Every loaded model (arms and shadow), kept alive for the ``with`` block: what
+        writes per model version (user matrices, ad vectors) must reach them all."""
+        models = list(self.arms.models.values())
+        for m in models:
+            m.users += 1
+        try:
+            yield models
+        finally:
+            for m in models:
+                m.users -= 1
 
     async def load(self, path: Path) -> LoadedModel:
-        """Load, warm and start ``path``, then swap it in. Raises BundleRejected."""
+        """Reload: every bundle read again from disk, ``path`` as the default bundle (the
+        one arms without their own path serve). Returns the control arm's model."""
+        config = self._arms.config if self._arms is not None else self.settings.experiment
+        arms = await self.apply(config, default_path=path, fresh=True)
+        return arms.control.models[0]
+
+    async def apply(
+        self, config: ExperimentSettings, default_path: Path | None = None, fresh: bool = False
+    ) -> ArmSet:
+        """Load what ``config`` needs, then swap it in. Raises BundleRejected."""
         async with self._lock:
+            default = default_path or self.default_path
+            paths = bundle_paths(config, default)
+            running = self._arms.models if self._arms is not None and not fresh else {}
+            kept = {p: m for p, m in running.items() if p in paths}
+            loaded = await self._load_all([p for p in paths if p not in kept])
+            for model in loaded.values():
+                model.start(self.settings, self.metrics)
+            new = build_arm_set(config, default, {**kept, **loaded})
+            old, self._arms, self.default_path = self._arms, new, default
+            self._published(new)
+            if old is not None:
+                in_use = {id(m) for m in new.models.values()}
+                for model in old.models.values():
+                    if id(model) not in in_use:
+                        self._retire(model)
+            return new
+
+    async def _load_all(self, paths: list[Path]) -> dict[Path, LoadedModel]:
+        loaded: dict[Path, LoadedModel] = {}
+        for path in paths:
             try:
-                new = await asyncio.to_thread(load_model, path, self.settings)
+                loaded[path] = await asyncio.to_thread(load_model, path, self.settings)
             except (BundleError, ValueError, OSError, RuntimeError) as exc:
                 self.metrics.reloads.labels("rejected").inc()
                 log.error("bundle refused: %s", exc, extra={"bundle": str(path)})
-                still = "still serving the old model" if self._model else "no model loaded"
-                raise BundleRejected(f"bundle refused ({still}): {exc}") from exc
-            new.start(self.settings, self.metrics)
-            old, self._model = self._model, new
-            self.metrics.reloads.labels("ok").inc()
-            self.metrics.model_info.info(
-                {"version": new.version, "bundle": str(path), **_provider_labels(new)}
+                still = "the running arms keep serving" if self._arms else "no model loaded"
+                raise BundleRejected(f"bundle {path} refused ({still}): {exc}") from exc
+        return loaded
+
+    def _published(self, arms: ArmSet) -> None:
+        self.metrics.reloads.labels("ok").inc()
+        control = arms.control.models[0]
+        self.metrics.model_info.info(
+            {"version": control.version, "bundle": str(self.default_path),
+             **_provider_labels(control)}
+        )  # fmt: skip
+        self.metrics.arm_info.clear()
+        for arm in arms.arms:
+            self.metrics.arm_info.labels(arm.name).info(
+                {"version": arm.version, "weight": f"{arm.weight:g}"}
             )
-            if old is not None:
-                self._retire(old)
-            log.info("serving model", extra={"version": new.version, "load_s": new.load_s})
-            return new
+        log.info("serving arms", extra={"arms": {a.name: a.version for a in arms.arms},
+                                        "experiment": arms.config.name})  # fmt: skip
 
     def _retire(self, old: LoadedModel) -> None:
         task = asyncio.get_running_loop().create_task(_close_when_unused(old))
@@ -81,9 +132,10 @@ class ModelHolder:
     async def close(self) -> None:
         if self._retiring:
             await asyncio.gather(*self._retiring, return_exceptions=True)
-        if self._model is not None:
-            await self._model.close(drain_s=5.0)
-            self._model = None
+        if self._arms is not None:
+            for model in self._arms.models.values():
+                await model.close(drain_s=5.0)
+            self._arms = None
 
 
 async def _close_when_unused(model: LoadedModel, grace_s: float = 60.0) -> None:

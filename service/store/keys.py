@@ -7,6 +7,8 @@ vectors.
     {prefix}hist:{{user_id}}            raw recent behaviour (JSON list, newest first)
     {prefix}ad:{version}:{ad_id}        ad vector (codec.AdVector)
     {prefix}adraw:{ad_id}               raw ad fields (JSON: title, description, category)
+    {prefix}exp:{{name}}:…              an experiment's meta, request records and counts
+                                        (docs/experiments.md, "Redis layout")
 
 e.g. ``adrank:user:v1:{u42}``, ``adrank:hist:{u42}``, ``adrank:ad:v1:ad-7``.
 
@@ -59,3 +61,19 @@ class KeyLayout:
 
     def ad_raw(self, ad_id: str) -> str:
         return f"{self.prefix}adraw:{escape(ad_id)}"
+
+    def experiment(self, name: str) -> str:
+        """``P exp:{E}``: every key of one experiment starts so (one slot, like a user)."""
+        return f"{self.prefix}exp:{{{name}}}"  # names match NAME_PATTERN: nothing to escape
+
+    def exp_meta(self, name: str) -> str:
+        return f"{self.experiment(name)}:meta"
+
+    def exp_request(self, name: str, request_id: str) -> str:
+        return f"{self.experiment(name)}:req:{escape(request_id)}"
+
+    def exp_users(self, name: str, arm: str) -> str:
+        return f"{self.experiment(name)}:arm:{arm}:users"
+
+    def exp_series(self, name: str, arm: str) -> str:
+        return f"{self.experiment(name)}:arm:{arm}:series"

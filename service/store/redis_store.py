@@ -151,16 +151,40 @@ class RedisStore:
 
     async def write(self, op: str, pairs: Sequence[tuple[str, bytes]], ttl_s: int) -> None:
         """SET many keys with a TTL in one pipeline; raise DependencyDown when Redis fails."""
+
+        def fill(pipe: Any) -> None:
+            for key, value in pairs:
+                pipe.set(key, value, ex=ttl_s)
+
+        await self.pipeline(op, fill)
+
+    async def pipeline(self, op: str, fill: Callable[[Any], None]) -> None:
+        """One pipeline of the commands ``fill`` queues (not a transaction: each command is
+        atomic on its own); raise DependencyDown when Redis fails."""
         start = time.perf_counter()
         try:
             async with self.slow.pipeline(transaction=False) as pipe:
-                for key, value in pairs:
-                    pipe.set(key, value, ex=ttl_s)
+                fill(pipe)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             self._count_failure(op, exc)
             raise DependencyDown(f"Redis write failed ({type(exc).__name__})") from exc
         self._succeeded(op, start)
+
+    async def get_many(self, op: str, keys: list[str]) -> list[bytes | None]:
+        """MGET on the write path's client (keys of one slot in a cluster); raise
+        DependencyDown when Redis fails."""
+        start = time.perf_counter()
+        try:
+            if isinstance(self.slow, RedisCluster):
+                values = await self.slow.mget_nonatomic(keys)
+            else:
+                values = await self.slow.mget(keys)
+        except (RedisError, OSError) as exc:
+            self._count_failure(op, exc)
+            raise DependencyDown(f"Redis read failed ({type(exc).__name__})") from exc
+        self._succeeded(op, start)
+        return [_raw(v) for v in values]
 
     async def ping(self) -> bool:
         return await clients.ping(self.fast)

@@ -1,7 +1,6 @@
 """Ad outcomes in POST /events: decoding and its rules (errors name the field), and counting
 them in the metrics without Redis or encoding."""
 
-from types import SimpleNamespace
 from typing import Any
 
 import msgspec
@@ -10,7 +9,7 @@ import pytest
 from service.errors import InvalidRequest, PayloadTooLarge
 from service.events.api_router import check_request
 from service.events.protocol import DECODER, EVENTS_EXAMPLE, EventsRequest
-from service.events.serving import EventsService, count_outcomes
+from service.events.serving import count_outcomes
 from service.metrics import Metrics
 from service.server.requests import decode
 from service.settings import LimitSettings
@@ -103,20 +102,6 @@ def test_outcomes_are_counted_by_type_with_the_conversion_value() -> None:
               for k in ("impression", "click", "conversion")}  # fmt: skip
     assert counts == {"impression": 1, "click": 1, "conversion": 2}
     assert sample(metrics, "adrank_conversion_value_total") == 12.75
-
-
-async def test_outcomes_alone_touch_neither_redis_nor_the_model() -> None:
-    class Untouchable:
-        def __getattr__(self, name: str) -> None:
-            raise AssertionError(f"outcomes used the store: {name}")
-
-    holder = SimpleNamespace(model=SimpleNamespace(version="v-1"), use=Untouchable)
-    svc = SimpleNamespace(metrics=Metrics(), store=Untouchable(), holder=holder)
-    events = EventsService(svc)  # type: ignore[arg-type]
-    answer = await events.apply(parse({"outcomes": [outcome(), outcome(type="impression")]}))
-    assert (answer.model_version, answer.accepted, answer.users, answer.outcomes) == (
-        "v-1", 0, 0, 2)  # fmt: skip
-    assert sample(svc.metrics, "adrank_outcomes_total", type="click") == 1
 
 
 def sample(metrics: Metrics, name: str, **labels: str) -> float | None:

@@ -1,0 +1,1 @@
+"""Experiments: arms of bundles, shadow scoring, blends, exposure and outcome attribution."""
