@@ -35,8 +35,7 @@ async def reload(request: Request) -> Response:
     req = decode(DECODER, body) if body else ReloadRequest()
     request_id(request, None)
     previous = svc.holder.loaded
-    path = Path(req.bundle_path) if req.bundle_path else svc.settings.model.bundle_path
-    model = await svc.holder.load(path)
+    model = await svc.holder.load(Path(req.bundle_path) if req.bundle_path else None)
     return ok(ReloadResponse(model.version, previous.version if previous else None,
                              round(model.load_s, 3), model.providers))  # fmt: skip
 
@@ -66,8 +65,10 @@ async def put_arms(request: Request) -> Response:
     running arms keep serving."""
     svc, body = await accept(request, admin=True, limit=64 * 1024)
     request_id(request, None)
+    if not body:
+        raise InvalidRequest("body: the experiment's settings are required (GET, edit, PUT)")
     try:
-        config = ExperimentSettings.model_validate_json(body or b"{}")
+        config = ExperimentSettings.model_validate_json(body)
     except ValidationError as exc:
         raise InvalidRequest(_first_error(exc)) from None
     return ok(arms_answer(await svc.holder.apply(config)))

@@ -12,17 +12,20 @@ NAME_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"  # safe inside a Redis key and a Prome
 
 class BlendPart(BaseModel):
     bundle_path: Path = Field(description="bundle directory")
-    weight: float = Field(description="weight of this bundle's logit in the blend")
+    weight: float = Field(ge=-100, le=100, description="weight of this bundle's logit in the blend")
 
 
 class ArmSettings(BaseModel):
     name: str = Field(pattern=NAME_PATTERN, description="the arm's name (answers, metrics)")
-    weight: float = Field(default=1.0, ge=0, description="share of users, relative to the others")
+    weight: float = Field(default=1.0, ge=0, le=1e6,
+                          description="share of users, relative to the others")  # fmt: skip
     bundle_path: Path | None = Field(
-        default=None, description="bundle directory; none (and no blend) = model.bundle_path"
+        default=None,
+        description="bundle directory; none (and no blend) = model.bundle_path; not with blend"
     )
     blend: list[BlendPart] = Field(
-        default=[], description="rank by the weighted sum of these bundles' logits instead"
+        default=[], description="rank by the weighted sum of these bundles' logits instead: "
+        "two bundles or more, and no bundle_path"
     )
 
     @model_validator(mode="after")
@@ -59,9 +62,11 @@ class ExperimentSettings(BaseModel):
         default="adrank", min_length=1, max_length=128,
         description="mixed into the user hash; a new salt reshuffles users")  # fmt: skip
     arms: list[ArmSettings] = Field(
-        default=[], description="empty = one arm, default, serving model.bundle_path"
+        default=[], description="empty = one arm, default, serving model.bundle_path; names "
+        "unique, some weight above 0"
     )
-    control: str | None = Field(default=None, description="the control arm; none = the first")
+    control: str | None = Field(
+        default=None, description="the control arm (one of the arms); none = the first")
     shadow: ShadowSettings | None = None
     attribution_ttl_s: int = Field(
         default=86400, gt=0, description="how long a request id stays attributable to its arm"

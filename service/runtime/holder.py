@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from service.bundle.loader import BundleError
-from service.errors import BundleRejected, NotReady
+from service.errors import BundleRejected, InvalidRequest, NotReady
 from service.experiments.arms import ArmSet, build_arm_set, bundle_paths
 from service.experiments.config import ExperimentSettings
 from service.metrics import Metrics
@@ -68,11 +68,19 @@ class ModelHolder:
             for m in models:
                 m.users -= 1
 
-    async def load(self, path: Path) -> LoadedModel:
-        """Reload: every bundle read again from disk, ``path`` as the default bundle (the
-        one arms without their own path serve). Returns the control arm's model."""
+    async def load(self, path: Path | None = None) -> LoadedModel:
+        """Reload: every bundle read again from disk, ``path`` as the default bundle (the one
+        arms without their own path serve; none = the configured ``model.bundle_path``). A
+        path given while every arm names its own bundle is refused: nothing would read it.
+        Returns the control arm's model."""
         config = self._arms.config if self._arms is not None else self.settings.experiment
-        arms = await self.apply(config, default_path=path, fresh=True)
+        if path is not None and all(a.bundle_path or a.blend for a in config.effective_arms()):
+            raise InvalidRequest(
+                f"bundle_path: every arm names its own bundle, so none would serve {path}; "
+                "change the arms with PUT /admin/arms"
+            )
+        default = path or self.settings.model.bundle_path
+        arms = await self.apply(config, default_path=default, fresh=True)
         return arms.control.models[0]
 
     async def apply(
@@ -81,7 +89,11 @@ class ModelHolder:
         """Load what ``config`` needs, then swap it in. Raises BundleRejected."""
         async with self._lock:
             default = default_path or self.default_path
-            paths = bundle_paths(config, default)
+            try:
+                paths = bundle_paths(config, default)
+            except (OSError, ValueError) as exc:  # a path no file system takes (a NUL byte)
+                self.metrics.reloads.labels("rejected").inc()
+                raise BundleRejected(f"bundle path refused: {exc}") from exc
             running = self._arms.models if self._arms is not None and not fresh else {}
             kept = {p: m for p, m in running.items() if p in paths}
             loaded = await self._load_all([p for p in paths if p not in kept])

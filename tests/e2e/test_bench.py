@@ -69,5 +69,5 @@ def test_gil_profile_samples_a_loaded_worker(tiny_bundle: Path, tmp_path: Path) 
     assert done.returncode == 0, done.stderr[-3000:]
     report = (out / "gil_profile.md").read_text()
     assert "| MainThread | " in report and "| adrank-ranker_0 | " in report
-    assert "`RankRun.answer (service/rank/serving.py)`" in report  # the loop ran /rank
+    assert "`RankRun.scored (service/rank/serving.py)`" in report  # the loop ran /rank
     assert (out / "gil.txt").stat().st_size > 0 and (out / "threads.txt").stat().st_size > 0

@@ -437,20 +437,22 @@ def test_a_cpa_bid_is_refused_for_the_users_of_a_clicks_only_arm(
 # /admin/reload beside arms that name their own bundles
 
 
-def test_a_reload_of_a_broken_bundle_is_refused_while_arms_name_their_bundles(
+def test_a_reload_naming_a_bundle_is_refused_while_arms_name_their_bundles(
     client: httpx.Client, admin: httpx.Client, bundles: Bundles, tiny_bundle: Path,
     ads: list[str], tmp_path: Path,
 ) -> None:  # fmt: skip
     """docs/experiments.md: PUT /admin/arms has "the same load-then-swap safety as
     /admin/reload (a bundle that fails is a 422 bundle_rejected and the running arms keep
     serving)". A reload names the default bundle (what arms without a path serve); when
-    every arm names its own, the reloaded bundle must still be checked, not taken unread."""
+    every arm names its own, no arm would read it: the reload is refused whatever the bundle
+    (broken, missing or sound), not swapped in unread."""
     arms = admin.get("/admin/arms").json()
     try:
-        for bad in (bundles.broken, tmp_path / "missing"):
+        for bad in (bundles.broken, tmp_path / "missing", tiny_bundle):
             r = admin.post("/admin/reload", json={"bundle_path": str(bad)})
             assert r.status_code == 422, f"{bad.name}: {r.status_code} {r.text}"
-            assert r.json()["error_type"] == "bundle_rejected"
+            assert r.json()["error_type"] == "invalid_request"
+            assert "PUT /admin/arms" in r.json()["error"]
         assert admin.get("/admin/arms").json() == arms
         # the default bundle is still the one the service started with
         r = admin.put("/admin/arms", json={"name": NAME})

@@ -112,7 +112,9 @@ def test_a_simulation_of_two_arms(
     assert {v["arm"] for v in rep["verdicts"]} == {"treatment"} and "ctr" in verdicts
     for metric, verdict in verdicts.items():
         assert verdict["true_lift"] == pytest.approx(truth["treatment"][f"true_lift_{metric}"])
-        assert verdict["ci_low"] <= verdict["estimate"] <= verdict["ci_high"]
+        if metric == "ctr" or verdict["estimate"] > -1:  # a rare metric may count 0 in an
+            # arm of this small run: a lift of -100% has no interval on the log scale
+            assert verdict["ci_low"] <= verdict["estimate"] <= verdict["ci_high"]
     assert set(rep["smallest_detectable_lift"]) == {"treatment"}
     assert (tmp_path / "out" / "summary.json").is_file()
     assert (tmp_path / "out" / "summary.md").read_text().startswith("# adrank simulate")
