@@ -62,6 +62,7 @@ from model_export.data.synth_truth import (
 )
 from model_export.data.synth_world import SynthWorld
 from model_export.evaluate.revenue import assign_bids, bid_amounts, reference_rates
+from model_export.experiment.power import ClickMoments, detectable_ctr_lift
 from service.rank.protocol import BID_TYPES
 from service.rank.ranking import CPA, CPC, CPM, ecpm
 
@@ -475,35 +476,19 @@ def smallest_detectable_lift(
 ) -> dict[str, float]:
     """The smallest relative CTR lift of each non-control arm over ``control`` that a
     two-sided test at ``alpha`` detects with probability ``power``, for these users
-    (``Ledger.per_user``: ``arm``, ``impressions``, ``clicks`` per user).
-
-    CTR is a ratio of per-user sums; by the delta method a user contributes
-    ``(clicks - R·impressions) / mean impressions`` (``R`` the pooled CTR), whose standard
-    deviation σ (pooled over all arms: the no-effect case) is the unit statsmodels'
-    ``NormalIndPower`` solves the standardised effect in, for the arms' user counts. The
-    lift is that effect × σ / R. With one arm only, the figure is for splitting its users
-    evenly in two (key ``"even split"``).
+    (``Ledger.per_user``: ``arm``, ``impressions``, ``clicks`` per user): the report's
+    ``power.detectable_ctr_lift`` on the per-user moments pooled over the arms (the
+    no-effect case). With one arm only, the figure is for splitting its users evenly in two
+    (key ``"even split"``).
     """
-    from statsmodels.stats.power import NormalIndPower
-
-    imps = per_user["impressions"].to_numpy(dtype=np.float64)
-    clicks = per_user["clicks"].to_numpy(dtype=np.float64)
-    if len(imps) < 4 or clicks.sum() <= 0:
+    if len(per_user) < 4 or per_user["clicks"].sum() <= 0:
         raise ValueError("a detectable lift needs at least 4 users and a click")
-    rate = clicks.sum() / imps.sum()
-    sigma = float(np.std(clicks - rate * imps, ddof=1) / imps.mean())
+    moments = ClickMoments.of(per_user)
     users = per_user.groupby("arm").size().to_dict()
-    solver = NormalIndPower()
-
-    def lift(n_treated: int, n_control: int) -> float:
-        if n_treated < 2 or n_control < 2:
-            return float("nan")
-        effect = solver.solve_power(effect_size=None, nobs1=n_treated, alpha=alpha,
-                                    power=power, ratio=n_control / n_treated)  # fmt: skip
-        return float(np.asarray(effect).item()) * sigma / rate
-
     others = [arm for arm in users if arm != control]
     if not others:
         total = sum(users.values())
-        return {"even split": lift(total // 2, total - total // 2)}
-    return {arm: lift(users[arm], users.get(control, 0)) for arm in others}
+        return {"even split": detectable_ctr_lift(moments, total // 2, total - total // 2,
+                                                  alpha, power)}  # fmt: skip
+    return {arm: detectable_ctr_lift(moments, users.get(control, 0), users[arm], alpha, power)
+            for arm in others}  # fmt: skip
