@@ -189,7 +189,9 @@ def run(args: argparse.Namespace) -> tuple[list[Point], list[EncoderPoint], dict
         running = start_all(variants, args.bundle, redis.url, tmp)
         services = [r for r in running if not r.bare]
         started = time.perf_counter()
-        seed(services[0].url, world)
+        for r in services:  # every bundle's vectors: other variants' bundles are the first's
+            if r is services[0] or any(f.startswith("--experiment") for f in r.variant.flags):
+                seed(r.url, world)
         meta = {"seed_s": time.perf_counter() - started, "logs": str(tmp)}
         points = uvloop.run(measure(args, running, world))
         encoder = encoder_path(services[0].url, args.bundle, world, args.encoder_batches,

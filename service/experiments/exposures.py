@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from service.errors import DependencyDown
 from service.experiments.arms import ArmSet
-from service.experiments.tally import Tally
+from service.experiments.tally import Tally, queue_set_many
 from service.metrics import Metrics
 from service.store.redis_store import RedisStore
 
@@ -78,17 +78,19 @@ class ExposureLog:
         keys = self.store.keys
         snapshots: dict[int, ArmSet] = {}
         tallies: dict[int, Tally] = {}
+        records: dict[int, list[tuple[str, str]]] = {}
         for request_id, e in batch.items():
             config = e.arms.config
             snapshots[id(e.arms)] = e.arms
             tally = tallies.setdefault(id(e.arms), Tally(keys, config.series_bucket_s))
-            pipe.set(keys.exp_request(config.name, request_id), f"{e.arm}\t{e.user_id}",
-                     ex=config.attribution_ttl_s)  # fmt: skip
+            records.setdefault(id(e.arms), []).append(
+                (keys.exp_request(config.name, request_id), f"{e.arm}\t{e.user_id}")
+            )
             tally.count(config.name, e.arm, e.user_id, "q", e.ts)
-        for snapshot in snapshots.values():
+        for sid, snapshot in snapshots.items():
+            queue_set_many(pipe, records[sid], snapshot.config.attribution_ttl_s)
             _queue_meta(pipe, keys.exp_meta(snapshot.config.name), snapshot)
-        for tally in tallies.values():
-            tally.queue(pipe)
+            tallies[sid].queue(pipe)
 
     async def close(self) -> None:
         if self._flush is not None:

@@ -166,7 +166,6 @@ class RankRun:
         self.model = model
         self.req = req
         self.gone = gone
-        self.started = time.perf_counter()
         self.deadline = service.deadline(req)
         self.reasons: list[DegradedReason] = []
         self.d = model.bundle.manifest.dims.d
