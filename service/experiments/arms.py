@@ -4,7 +4,7 @@ once; ``PUT /admin/arms`` and ``/admin/reload`` build a new one and swap it in w
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from service.experiments.assign import ArmTable
@@ -18,14 +18,12 @@ class Arm:
     weight: float
     models: tuple[LoadedModel, ...]  # one, or the parts of a blend
     part_weights: tuple[float, ...]  # the blend's logit weights ((1.0,) for one bundle)
+    version: str = field(init=False)  # the parts' versions joined by +
+    has_cvr: bool = field(init=False)  # every part predicts conversions
 
-    @property
-    def version(self) -> str:
-        return "+".join(m.version for m in self.models)
-
-    @property
-    def has_cvr(self) -> bool:
-        return all(m.has_cvr for m in self.models)
+    def __post_init__(self) -> None:  # read on every request: computed once
+        object.__setattr__(self, "version", "+".join(m.version for m in self.models))
+        object.__setattr__(self, "has_cvr", all(m.has_cvr for m in self.models))
 
     @contextmanager
     def use(self) -> Iterator["Arm"]:
