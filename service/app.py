@@ -89,8 +89,9 @@ def _lifespan(settings: Settings, metrics: Metrics):
             yield
         finally:
             if svc is not None:
-                if exposures is not None and shadow is not None:
+                if shadow is not None:
                     await shadow.close()
+                if exposures is not None:  # the records still in process
                     await exposures.close()
                 await svc.holder.close()
                 await svc.drain()
