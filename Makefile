@@ -7,7 +7,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-EXTRAS ?= cpu,train,dev,loadtest,experiment
+EXTRAS ?= cpu,train,dev,loadtest,experiment,copy
 
 DATA_DIR ?= data/synth-default
 RUN_DIR  ?= runs/default
