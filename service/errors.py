@@ -6,13 +6,16 @@
     │   ├── PayloadTooLarge     413 payload_too_large
     │   ├── Unauthorized        401 unauthorized   (no key)
     │   ├── Forbidden           403 forbidden      (a key, but not a valid one for this route)
+    │   ├── NotFound            404 not_found      (an unknown ad or variants job)
     │   ├── ClientClosed        499 client_closed  (the caller left; nobody reads the answer)
     │   └── BundleRejected      422 bundle_rejected (/admin/reload of a broken bundle)
     └── Unavailable             503 with Retry-After, the client may retry later
         ├── Overloaded          503 overloaded          (queue full: shed before any work)
         ├── DeadlineExceeded    503 deadline_exceeded   (the caller's timeout_ms cannot be met)
         ├── NotReady            503 not_ready           (model not loaded / warming)
-        └── DependencyDown      503 dependency_down     (a write that needs Redis)
+        ├── DependencyDown      503 dependency_down     (a write that needs Redis)
+        ├── CopyQueueFull       503 copy_queue_full     (variants jobs queued + running at the cap)
+        └── CopyUnavailable     503 copy_unavailable    (variants jobs off or not installed)
 
 Every error response is ``{"error": message, "error_type": type, "request_id": id}``.
 """
@@ -80,6 +83,11 @@ class Forbidden(ClientError):
     error_type = "forbidden"
 
 
+class NotFound(ClientError):
+    status = 404
+    error_type = "not_found"
+
+
 class ClientClosed(ClientError):
     status = 499
     error_type = "client_closed"
@@ -117,6 +125,14 @@ class NotReady(Unavailable):
 
 class DependencyDown(Unavailable):
     error_type = "dependency_down"
+
+
+class CopyQueueFull(Unavailable):
+    error_type = "copy_queue_full"
+
+
+class CopyUnavailable(Unavailable):
+    error_type = "copy_unavailable"
 
 
 def request_id_of(request: Request) -> str:

@@ -170,6 +170,12 @@ class LimitSettings(BaseModel):
     max_events: int = Field(default=1000, ge=1, description="events per POST /events")
     max_text_chars: int = Field(default=2000, ge=1, description="characters of one text field")
     max_id_chars: int = Field(default=256, ge=1, description="characters of one id")
+    max_variants: int = Field(
+        default=16, ge=8, description="variants one POST /ads/{ad_id}/variants may ask for"
+    )
+    max_audience_users: int = Field(
+        default=1000, ge=1, description="users in a variants job's audience (ids or sample)"
+    )
 
 
 class AuthSettings(BaseModel):
@@ -195,6 +201,35 @@ class AuthSettings(BaseModel):
     @property
     def enabled(self) -> bool:
         return bool(self.api_keys or self.admin_api_keys)
+
+
+class VariantsSettings(BaseModel):
+    """The ad copy variants jobs (``POST /ads/{ad_id}/variants``, service/copy). The group is
+    ``variants``, not ``copy``: that name would shadow pydantic's ``BaseModel.copy``."""
+
+    enabled: bool = Field(default=True, description="accept variants jobs")
+    generator: Literal["smollm2", "tiny"] = Field(
+        default="smollm2",
+        description="smollm2: the packaged SmolLM2-135M-Instruct (the copy extra); tiny: a "
+        "random tiny model with the same tokenizer (tests)",
+    )
+    adapter: Path | None = Field(
+        default=None, description="a LoRA adapter directory for the generator; none = as shipped"
+    )
+    threads: int = Field(default=1, ge=1, description="torch threads of the generator's worker")
+    nice: int = Field(
+        default=10, ge=0, le=19, description="added to the generator worker's niceness"
+    )
+    max_jobs: int = Field(
+        default=4, ge=1, description="queued + running jobs before 503 copy_queue_full"
+    )
+    keep_seconds: float = Field(
+        default=900.0, gt=0, description="how long a finished job's result is kept (in memory)"
+    )
+    keep_jobs: int = Field(default=100, ge=1, description="finished jobs kept at most")
+    audience_sample: int = Field(
+        default=200, ge=1, description="users sampled from Redis when the job names no audience"
+    )
 
 
 class ServerSettings(BaseModel):
@@ -249,6 +284,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     server: ServerSettings = ServerSettings()
     experiment: ExperimentSettings = ExperimentSettings()
+    variants: VariantsSettings = VariantsSettings()
 
     @model_validator(mode="after")
     def _threads_from_cpus(self) -> "Settings":
