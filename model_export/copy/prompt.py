@@ -14,6 +14,7 @@ echoes of the placeholders and extra lines.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from model_export.copy.checks import DEFAULT_LIMITS, AdText, Limits
 
@@ -27,7 +28,8 @@ SYSTEM = (
     "characters and the description at most {description} characters. Answer with two lines "
     "and nothing else:\nTitle: <new title>\nDescription: <new description>"
 )
-EXAMPLES: tuple[tuple[AdText, AdText], ...] = (
+Example = tuple[AdText, AdText]  # (ad, its rewrite)
+EXAMPLES: tuple[Example, ...] = (
     (
         AdText(
             "Shop the Tarnby wireless earbuds",
@@ -65,23 +67,28 @@ def _request(ad: AdText) -> str:
     return f"Rewrite this ad.\n{format_ad(ad)}"
 
 
-def rewrite_messages(ad: AdText, limits: Limits = DEFAULT_LIMITS) -> list[Message]:
-    """The chat asking for one rewrite of ``ad``: rules, the worked examples, the ad. The
-    generator samples several answers to the same chat to get several variants."""
+def rewrite_messages(
+    ad: AdText, limits: Limits = DEFAULT_LIMITS, examples: Sequence[Example] = EXAMPLES
+) -> list[Message]:
+    """The chat asking for one rewrite of ``ad``: rules, the worked ``examples``, the ad. The
+    generator samples several answers to the same chat to get several variants. A fine-tuned
+    generator is prompted without examples (``examples=()``): it has learnt the answer's form,
+    and the chat is then half as long, which halves a training step and the prompt's encoding."""
     system = SYSTEM.format(title=limits.title, description=limits.description)
     messages = [{"role": "system", "content": system}]
-    for example, rewrite in EXAMPLES:
+    for example, rewrite in examples:
         messages.append({"role": "user", "content": _request(example)})
         messages.append({"role": "assistant", "content": format_ad(rewrite)})
     return [*messages, {"role": "user", "content": _request(ad)}]
 
 
 def training_messages(
-    ad: AdText, rewrite: AdText, limits: Limits = DEFAULT_LIMITS
+    ad: AdText, rewrite: AdText, limits: Limits = DEFAULT_LIMITS, examples: Sequence[Example] = ()
 ) -> list[Message]:
-    """The same chat with the wanted answer as the assistant's turn: a fine-tuning example in
-    exactly the format the generator prompts with."""
-    return [*rewrite_messages(ad, limits), {"role": "assistant", "content": format_ad(rewrite)}]
+    """The chat (without worked examples by default, as a fine-tuned generator is prompted) with
+    the wanted answer as the assistant's turn: a fine-tuning example."""
+    answer = {"role": "assistant", "content": format_ad(rewrite)}
+    return [*rewrite_messages(ad, limits, examples), answer]
 
 
 def _clean(value: str) -> str:

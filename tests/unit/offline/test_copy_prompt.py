@@ -44,8 +44,15 @@ def test_examples_are_faithful_rewrites() -> None:
 def test_training_messages_answer_with_the_rewrite() -> None:
     rewrite = AdText("Velvik trail shoes: 50% off", "Rated 4.8 out of 5. From $89.90.")
     messages = training_messages(AD, rewrite)
-    assert messages[:-1] == rewrite_messages(AD)
+    assert messages[:-1] == rewrite_messages(AD, examples=())  # a tuned model needs no examples
     assert messages[-1] == {"role": "assistant", "content": format_ad(rewrite)}
+    assert training_messages(AD, rewrite, examples=EXAMPLES)[:-1] == rewrite_messages(AD)
+
+
+def test_messages_without_examples_are_rules_then_the_ad() -> None:
+    messages = rewrite_messages(AD, examples=())
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert messages == [rewrite_messages(AD)[0], rewrite_messages(AD)[-1]]
 
 
 def test_format_round_trips() -> None:
