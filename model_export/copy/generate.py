@@ -49,6 +49,7 @@ class Sampling:
     max_new_tokens: int = 64
     temperature: float = 0.8
     top_p: float = 0.95
+    top_k: int = 50  # transformers' default, stated so that llama.cpp samples alike
 
 
 def gguf_path() -> Path:
@@ -62,6 +63,15 @@ def gguf_path() -> Path:
     if not path.is_file():
         raise FileNotFoundError(path)
     return path
+
+
+def prompt_text(tokenizer: Any, ad: AdText, examples: Sequence[Example]) -> str:
+    """The rewrite chat in the model's template, the assistant's turn opened with
+    ``ANSWER_PREFIX`` (the text every runtime continues)."""
+    chat = tokenizer.apply_chat_template(
+        rewrite_messages(ad, examples=examples), tokenize=False, add_generation_prompt=True
+    )
+    return chat + ANSWER_PREFIX
 
 
 @contextmanager
@@ -92,6 +102,8 @@ class CopyGenerator:
     examples: the shipped model's two, none for a fine-tuned one (``prompt.rewrite_messages``).
     """
 
+    runtime = "transformers"
+
     def __init__(
         self,
         model: Any,
@@ -108,11 +120,8 @@ class CopyGenerator:
 
     def prompt_ids(self, ad: AdText) -> torch.Tensor:
         """The chat's token ids, the assistant's turn opened with ``ANSWER_PREFIX``."""
-        text = self.tokenizer.apply_chat_template(
-            rewrite_messages(ad, examples=self.examples), tokenize=False, add_generation_prompt=True
-        )
-        ids = self.tokenizer(text + ANSWER_PREFIX, return_tensors="pt")["input_ids"]
-        return ids
+        text = prompt_text(self.tokenizer, ad, self.examples)
+        return self.tokenizer(text, return_tensors="pt")["input_ids"]
 
     @torch.inference_mode()
     def completions(self, ad: AdText, n: int, seed: int) -> list[str]:
@@ -128,6 +137,7 @@ class CopyGenerator:
                 do_sample=True,
                 temperature=self.sampling.temperature,
                 top_p=self.sampling.top_p,
+                top_k=self.sampling.top_k,
                 max_new_tokens=self.sampling.max_new_tokens,
                 num_return_sequences=n,
                 use_cache=True,
@@ -190,10 +200,19 @@ def with_adapter(model: Any, adapter: Path) -> Any:
     return merged.merge_and_unload().eval()
 
 
-def load_generator(adapter: Path | None = None, threads: int = 1) -> CopyGenerator:
+def load_generator(
+    adapter: Path | None = None, threads: int = 1, runtime: str = "transformers"
+) -> CopyGenerator:
     """The packaged model as a generator, with ``adapter`` (a directory written by
     ``finetune``) merged in if given. ``threads`` sets torch's intra-op threads for the
-    process: one by default, the generator shares its cores with the service."""
+    process: one by default, the generator shares its cores with the service. ``runtime``
+    "llama.cpp" runs the GGUF itself in llama-cpp-python (``llama_cpp_runtime``)."""
+    if runtime == "llama.cpp":
+        from model_export.copy.llama_cpp_runtime import load_llama_cpp_generator
+
+        return load_llama_cpp_generator(adapter, threads)
+    if runtime != "transformers":
+        raise ValueError(f"runtime: transformers or llama.cpp, not {runtime!r}")
     torch.set_num_threads(threads)
     if adapter is None:
         return CopyGenerator(packaged_model(), packaged_tokenizer(), MODEL_NAME)
