@@ -30,6 +30,7 @@ from model_export.copy.generate import ADAPTER_SETTINGS, peft_quietly, seeded
 from model_export.copy.prompt import EXAMPLES, training_messages
 
 Pair = tuple[AdText, AdText]
+HELD_OUT_ADS = "held_out_ads.jsonl"
 IGNORE = -100  # label of a token the loss skips (the prompt, the padding)
 
 
@@ -210,9 +211,21 @@ def finetune(
     progress: bool = True,
 ) -> TuneResult:
     """The whole run: hold out ``held_out`` pairs, add LoRA to ``model`` (in place), train,
-    save the adapter and its summary to ``out``."""
+    save the adapter, its summary and the held-out ads to ``out``."""
     train_set, eval_set = split_pairs(pairs, held_out, config.seed)
     peft_model = with_lora(model, config)
     result = train(peft_model, tokenizer, train_set, config, eval_set, progress)
     save(peft_model, out, config, result, base)
+    write_held_out(out, eval_set)
     return result
+
+
+def write_held_out(out: Path, held_out: Sequence[Pair]) -> Path:
+    """``held_out_ads.jsonl``: the source ads of the held-out pairs, none of them the source
+    of a training pair, for judging the adapter on ads it was not trained to rewrite (a mined
+    twin of one, same brand, product and offer at another price, may be in training)."""
+    sources = dict.fromkeys(a for a, _ in held_out)
+    lines = [json.dumps({"title": a.title, "description": a.description}) for a in sources]
+    path = Path(out) / HELD_OUT_ADS
+    path.write_text("".join(line + "\n" for line in lines))
+    return path

@@ -84,6 +84,15 @@ def test_a_run_is_deterministic_for_its_seed(tmp_path: Path) -> None:
     assert runs[0] == runs[1]
 
 
+def test_a_run_writes_the_held_out_ads(tmp_path: Path) -> None:
+    config = TuneConfig(max_steps=1, batch_size=2)
+    finetune(tiny_model(seed=0), packaged_tokenizer(), PAIRS, config, tmp_path, base="tiny",
+             held_out=2, progress=False)  # fmt: skip
+    rows = [json.loads(line) for line in (tmp_path / "held_out_ads.jsonl").read_text().splitlines()]
+    _, held = split_pairs(PAIRS, held_out=2, seed=0)
+    assert [AdText(**r) for r in rows] == list(dict.fromkeys(a for a, _ in held))
+
+
 def test_the_step_and_time_bounds_stop_a_run(tmp_path: Path) -> None:
     config = TuneConfig(max_steps=1000, max_minutes=0.0, batch_size=2)
     result = finetune(tiny_model(seed=0), packaged_tokenizer(), PAIRS, config, tmp_path / "a",
