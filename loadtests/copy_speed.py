@@ -109,31 +109,38 @@ def markdown(rows: list[Row]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r.cells()) + " |" for r in rows])
 
 
+def runtimes(adapter: Path | None) -> dict[str, tuple[str, Callable[[], Runtime]]]:
+    """The runtimes by key: (row label, a function that loads it)."""
+    tag = f" + {adapter.name}" if adapter else ""
+    return {
+        "batched": (f"transformers fp32{tag}, n batched",
+                    lambda: runtime_of(load_generator(adapter, threads=1))),
+        "sequential": (f"transformers fp32{tag}, n sequential",
+                       lambda: runtime_of(load_generator(adapter, threads=1), batched=False)),
+        "llama.cpp": (f"llama.cpp Q4_1{tag}, n sequential",
+                      lambda: runtime_of(load_generator(adapter, 1, "llama.cpp"))),
+    }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ads", type=Path, help="an ads.jsonl (default: three built-in ads)")
     parser.add_argument("--count", type=int, default=3, help="ads to rewrite (default 3)")
     parser.add_argument("-n", type=int, default=8, help="answers per ad (default 8)")
     parser.add_argument("--adapter", type=Path, help="a copy-tune adapter directory")
+    parser.add_argument(
+        "--runtimes",
+        default="batched,sequential,llama.cpp",
+        help="comma-separated: batched, sequential, llama.cpp (default all)",
+    )
     args = parser.parse_args()
     ads = catalog_ads(args.ads, args.count)
-    tag = f" + {args.adapter.name}" if args.adapter else ""
-    runtimes: list[tuple[str, Callable[[], Runtime]]] = [
-        (f"transformers fp32{tag}, n batched",
-         lambda: runtime_of(load_generator(args.adapter, threads=1))),
-        (f"transformers fp32{tag}, n sequential",
-         lambda: runtime_of(load_generator(args.adapter, threads=1), batched=False)),
-    ]  # fmt: skip
-    if importlib.util.find_spec("llama_cpp") is not None:
-        runtimes.append(
-            (
-                f"llama.cpp Q4_1{tag}, n sequential",
-                lambda: runtime_of(load_generator(args.adapter, 1, "llama.cpp")),
-            )
-        )
-    else:
+    chosen = args.runtimes.split(",")
+    if "llama.cpp" in chosen and importlib.util.find_spec("llama_cpp") is None:
         print("llama-cpp-python is not installed: skipped")
-    rows = [measure(name, make(), ads, args.n) for name, make in runtimes]
+        chosen.remove("llama.cpp")
+    table = runtimes(args.adapter)
+    rows = [measure(table[key][0], table[key][1](), ads, args.n) for key in chosen]
     print(f"{len(ads)} ads × {args.n} answers, load average {os.getloadavg()[0]:.1f}")
     print(markdown(rows))
 
