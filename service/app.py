@@ -17,6 +17,8 @@ from service.admin.api_router import router as admin_router
 from service.ads.api_router import router as ads_router
 from service.ads.catalog import AdCatalog
 from service.ads.serving import AdsService
+from service.copy.api_router import router as variants_router
+from service.copy.serving import VariantJobs
 from service.errors import install_error_handlers
 from service.events.api_router import router as events_router
 from service.events.serving import EventsService
@@ -55,7 +57,9 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> FastAPI:
         summary="Ranks candidate ads for a user by predicted click-through rate or eCPM.",
         lifespan=_lifespan(settings, metrics),
     )
-    for router in (rank_router, ads_router, events_router, admin_router, health_router):
+    routers = (rank_router, ads_router, variants_router, events_router, admin_router,
+               health_router)  # fmt: skip
+    for router in routers:
         app.include_router(router)
     install_error_handlers(app, settings.batch.retry_after_s)
     app.openapi = lambda: openapi(app, settings.limits)  # type: ignore[method-assign]
@@ -70,6 +74,7 @@ def _lifespan(settings: Settings, metrics: Metrics):
         svc: ServiceState | None = None
         exposures: ExposureLog | None = None
         shadow: Shadow | None = None
+        variants: VariantJobs | None = None
         try:
             embedded = EmbeddedRedis(settings.redis) if not settings.redis.url else None
             url = settings.redis.url or embedded.url  # type: ignore[union-attr]
@@ -85,10 +90,13 @@ def _lifespan(settings: Settings, metrics: Metrics):
             app.state.rank = RankService(svc, catalog, exposures, shadow)
             app.state.ads = AdsService(catalog)
             app.state.events = EventsService(svc, Attribution(store, exposures, metrics))
+            app.state.variants = variants = VariantJobs(svc)
             log.info("adrank ready", extra=_startup_facts(svc, embedded is not None))
             yield
         finally:
             if svc is not None:
+                if variants is not None:  # its jobs cancelled, its worker stopped
+                    await variants.close()
                 if shadow is not None:
                     await shadow.close()
                 if exposures is not None:  # the records still in process

@@ -78,6 +78,11 @@ class Metrics:
             "adrank_conversion_value_total", "sum of the values of reported conversions",
             registry=r)  # fmt: skip
         self.model_info = Info("adrank_model", "the model being served", registry=r)
+        self.variant_jobs = Counter(
+            "adrank_variant_jobs", "ad copy variants jobs by state reached (queued, running, "
+            "done, failed; rejected: refused with 503)", ["state"], registry=r)  # fmt: skip
+        for state in ("queued", "running", "done", "failed", "rejected"):
+            self.variant_jobs.labels(state)
         self._experiment_metrics(r)
 
     def _experiment_metrics(self, r: CollectorRegistry) -> None:

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from service.admin.protocol import ReloadRequest, ReloadResponse
 from service.ads.protocol import ADS_EXAMPLE, AdsRequest, AdsResponse
+from service.copy.protocol import VARIANTS_EXAMPLE, JobAccepted, JobStatus, VariantsRequest
 from service.errors import ErrorBody
 from service.events.protocol import EVENTS_EXAMPLE, EventsRequest, EventsResponse
 from service.experiments.config import ExperimentSettings
@@ -26,9 +27,10 @@ from service.settings import LimitSettings
 
 WIRE_TYPES = (RankRequest, RankResponse, AdsRequest, AdsResponse, EventsRequest,
               EventsResponse, ReloadRequest, ReloadResponse, Health, Readiness,
-              ErrorBody)  # fmt: skip
+              VariantsRequest, JobAccepted, JobStatus, ErrorBody)  # fmt: skip
 EXAMPLES = {"RankRequest": RANK_EXAMPLE, "AdsRequest": ADS_EXAMPLE, "EventsRequest": EVENTS_EXAMPLE,
-            "ReloadRequest": {"bundle_path": "models/v2"}}  # fmt: skip
+            "ReloadRequest": {"bundle_path": "models/v2"},
+            "VariantsRequest": VARIANTS_EXAMPLE}  # fmt: skip
 
 
 def json_content(name: str) -> dict[str, Any]:
@@ -80,6 +82,12 @@ LIMITS = {
     ("Outcome", "request_id"): ("maxLength", "max_id_chars"),
     ("Outcome", "ad_id"): ("maxLength", "max_id_chars"),
     ("Outcome", "user_id"): ("maxLength", "max_id_chars"),
+    ("VariantsRequest", "variants"): ("maximum", "max_variants"),
+    ("VariantsRequest", "title"): ("maxLength", "max_text_chars"),
+    ("VariantsRequest", "description"): ("maxLength", "max_text_chars"),
+    ("VariantsRequest", "category"): ("maxLength", "max_text_chars"),
+    ("AudienceSpec", "user_ids"): ("maxItems", "max_audience_users"),
+    ("AudienceSpec", "sample"): ("maximum", "max_audience_users"),
 }
 
 # every candidate has a number as its bid (rank by eCPM), or none has one (rank by pCTR)
@@ -112,6 +120,8 @@ def components(limits: LimitSettings, bid_types: Sequence[str] = BID_TYPES) -> d
     schemas["RankRequest"]["properties"]["candidates"].update(BIDS_ALL_OR_NONE)
     schemas["EventsRequest"].update(EVENT_OR_OUTCOME)
     schemas["Outcome"].update(VALUE_ON_CONVERSIONS)
+    schemas["AudienceSpec"]["maxProperties"] = 1  # a sample or user ids, not both
+    schemas["AudienceSpec"]["properties"]["user_ids"]["items"]["maxLength"] = limits.max_id_chars
     _constrain(schemas["RankRequest"]["properties"]["top_k"], "type", "integer")
     schemas["Candidate"]["properties"]["bid_type"]["enum"] = list(bid_types)
     for name, example in EXAMPLES.items():

@@ -52,7 +52,11 @@ class ScoredCopy(Struct, kw_only=True):
     mean_pctr: Annotated[float, Meta(description="mean predicted CTR over the audience")]
     uplift: Annotated[float, Meta(description="mean_pctr over the original's, minus 1")]
     spread: Annotated[float, Meta(description="standard deviation over the audience of the "
-                                  "per-user uplift")]  # fmt: skip
+                                  "per-user uplift (a user's pCTR ratio minus 1)")]  # fmt: skip
+    uplift_p10: Annotated[float, Meta(description="10th percentile of the per-user uplift")]
+    uplift_p90: Annotated[float, Meta(description="90th percentile of the per-user uplift")]
+    share_better: Annotated[float, Meta(description="share of the audience for whom it beats "
+                                        "the original")]  # fmt: skip
 
 
 class DroppedCopy(Struct):
@@ -73,7 +77,9 @@ class Timings(Struct):
 class VariantsResult(Struct, kw_only=True):
     generator: str
     model_version: str
-    audience_users: int
+    audience_users: Annotated[int, Meta(description="users scored")]
+    audience_skipped: Annotated[int, Meta(description="users asked for that have no behaviour "
+                                          "stored for the model")]  # fmt: skip
     original: ScoredCopy
     variants: Annotated[list[ScoredCopy], Meta(description="kept variants, best first")]
     dropped: list[DroppedCopy]
