@@ -1,10 +1,17 @@
 """The variants job table (service/copy/jobs.py) on a hand-driven clock: the bound on queued +
-running jobs, the states and their order, and how long finished jobs are kept."""
+running jobs, the states and their order, and how long finished jobs are kept; and the answer
+of a done job (service/copy/serving.py's pure part): scores, order, dropped variants, timings."""
 
+import numpy as np
 import pytest
 
+from service.copy.audience import Audience, summarise
 from service.copy.jobs import QUEUE_FULL_RETRY_S, JobTable
+from service.copy.protocol import Timings
+from service.copy.serving import job_timings, variants_result
+from service.copy.worker import Generated
 from service.errors import CopyQueueFull
+from service.features.text import AdText
 
 
 class Clock:
@@ -110,3 +117,44 @@ def test_job_ids_are_unique_and_unguessable(clock: Clock) -> None:
     jobs = table(clock, max_active=1000)
     ids = {jobs.submit("a").job_id for _ in range(500)}
     assert len(ids) == 500 and all(len(i) == 32 for i in ids)
+
+
+# ------------------------------------------------------------ the answer of a done job
+
+
+def test_the_result_puts_the_original_first_and_the_kept_variants_best_first(clock: Clock) -> None:
+    generated = Generated("gen-x", kept=[("A", "a"), ("B", "b")],
+                          dropped=[(("C", "c"), ["fact_missing:$5", "unsafe"])],
+                          generate_s=1.5, check_s=0.25)  # fmt: skip
+    texts = [AdText("O", "o", "Sport"), AdText("A", "a", "Sport"), AdText("B", "b", "Sport")]
+    p = np.array([[0.10, 0.20], [0.09, 0.18], [0.12, 0.26]])  # B beats the original, A does not
+    jobs = table(clock)
+    job = jobs.submit("ad-1")
+    clock.now += 2
+    jobs.start(job.job_id)
+    timings = job_timings(job, generated, score_s=0.5, now=clock.now + 2.25)
+    audience = Audience(("u1", "u2"), np.zeros((2, 1, 1)), np.zeros((2, 1)), np.zeros((2, 1)), 1)
+    result = variants_result(generated, texts, summarise(p), "v7", audience, timings)
+    assert (result.generator, result.model_version) == ("gen-x", "v7")
+    assert (result.audience_users, result.audience_skipped) == (2, 1)
+    assert (result.original.title, result.original.uplift, result.original.spread) == ("O", 0, 0)
+    assert result.original.mean_pctr == pytest.approx(0.15)
+    assert [v.title for v in result.variants] == ["B", "A"]
+    best = result.variants[0]
+    assert best.uplift == pytest.approx(0.19 / 0.15 - 1, abs=1e-6)
+    assert best.share_better == 1 and result.variants[1].share_better == 0
+    assert best.spread == pytest.approx(np.std([0.2, 0.3]), abs=1e-6)
+    assert [(d.title, d.reasons) for d in result.dropped] == [("C", ["fact_missing:$5", "unsafe"])]
+    assert (timings.queued_ms, timings.generate_ms, timings.check_ms, timings.score_ms,
+            timings.total_ms) == (2000, 1500, 250, 500, 4250)  # fmt: skip
+
+
+def test_a_job_whose_variants_were_all_dropped_scores_the_original_alone() -> None:
+    generated = Generated("gen-x", kept=[], dropped=[(("C", "c"), ["duplicate"])],
+                          generate_s=1, check_s=0)  # fmt: skip
+    audience = Audience(("u1",), np.zeros((1, 1, 1)), np.zeros((1, 1)), np.zeros((1, 1)))
+    timings = Timings(0, 1, 0, 0, 1)
+    result = variants_result(generated, [AdText("O")], summarise(np.array([[0.3]])), "v",
+                             audience, timings)  # fmt: skip
+    assert result.variants == [] and result.original.mean_pctr == pytest.approx(0.3)
+    assert len(result.dropped) == 1
