@@ -83,6 +83,22 @@ def recent_behaviour(events: pd.DataFrame, keep: int) -> dict[str, list[Behaviou
     return out
 
 
+def user_matrices(
+    encoder: TextEncoder, history: dict[str, list[BehaviourItem]], history_len: int
+) -> dict[str, UserMatrix]:
+    """Each user's matrix of their ``history_len`` newest items (``recent_behaviour``), every
+    distinct text encoded once, stored as fp16."""
+    texts = sorted({i.text for items in history.values() for i in items[:history_len]})
+    vectors = dict(zip(texts, encoder.encode(texts), strict=True)) if texts else {}
+    return {
+        user_id: UserMatrix(
+            np.stack([vectors[i.text] for i in items[:history_len]]).astype(np.float16),
+            tuple(i.item_id for i in items[:history_len]),
+        )
+        for user_id, items in history.items()
+    }
+
+
 def load_users(
     client: Client,
     encoder: TextEncoder,
@@ -94,22 +110,15 @@ def load_users(
     history = recent_behaviour(
         events, max(options.raw_history_len, bundle.manifest.dims.history_len)
     )
-    texts = sorted({i.text for items in history.values() for i in items})
-    vectors = dict(zip(texts, encoder.encode(texts), strict=True)) if texts else {}
+    matrices = user_matrices(encoder, history, bundle.manifest.dims.history_len)
     users = list(history)
-    h = bundle.manifest.dims.history_len
     for s in tqdm(list(_chunks(len(users))), desc="users → redis", unit="chunk"):
         pipe = client.pipeline(transaction=False)
         for user_id in users[s]:
             items = history[user_id]
-            top = items[:h]
-            matrix = UserMatrix(
-                np.stack([vectors[i.text] for i in top]).astype(np.float16),
-                tuple(i.item_id for i in top),
-            )
             pipe.set(
                 options.layout.user(bundle.version, user_id),
-                encode_user(matrix, bundle.version),
+                encode_user(matrices[user_id], bundle.version),
                 ex=options.user_ttl_s,
             )
             pipe.set(
