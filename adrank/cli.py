@@ -18,6 +18,7 @@ COMMANDS = (
     "model_export.commands.load",
     "model_export.commands.experiment",
     "model_export.commands.simulate",
+    "model_export.commands.copy",
     "model_export.commands.copy_tune",
     "service.cli",
 )
