@@ -90,6 +90,10 @@ LIMITS = {
     ("AudienceSpec", "sample"): ("maximum", "max_audience_users"),
 }
 
+# read as floats (JSON Schema's integer takes 8.0), checked whole by the routes
+WHOLE_NUMBERS = (("VariantsRequest", "variants"), ("VariantsRequest", "seed"),
+                 ("AudienceSpec", "sample"))  # fmt: skip
+
 # every candidate has a number as its bid (rank by eCPM), or none has one (rank by pCTR)
 BIDS_ALL_OR_NONE = {"anyOf": [
     {"items": {"required": ["bid"], "properties": {"bid": {"type": "number"}}}},
@@ -123,6 +127,8 @@ def components(limits: LimitSettings, bid_types: Sequence[str] = BID_TYPES) -> d
     schemas["AudienceSpec"]["maxProperties"] = 1  # a sample or user ids, not both
     schemas["AudienceSpec"]["properties"]["user_ids"]["items"]["maxLength"] = limits.max_id_chars
     _constrain(schemas["RankRequest"]["properties"]["top_k"], "type", "integer")
+    for name, prop in WHOLE_NUMBERS:
+        _constrain(schemas[name]["properties"][prop], "type", "integer")
     schemas["Candidate"]["properties"]["bid_type"]["enum"] = list(bid_types)
     for name, example in EXAMPLES.items():
         schemas[name]["examples"] = [example]

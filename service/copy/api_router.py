@@ -36,9 +36,8 @@ async def post_variants(request: Request, ad_id: str) -> Response:
     """Generation runs in a separate worker process, one job at a time; the answer comes at
     once with the job's id. An empty body takes every default (the ad's stored text)."""
     svc, body = await accept(request, admin=True)
-    req = decode(DECODER, body) if body else VariantsRequest()
     request_id(request, None)
-    check_variants_request(req, svc.settings.limits)
+    req = parse_variants(body, svc.settings.limits)
     job = await request.app.state.variants.submit(ad_id, req)
     url = f"/ads/{quote(ad_id, safe='')}/variants/{job.job_id}"
     accepted = JobAccepted(job.job_id, job.state, url)
@@ -59,20 +58,33 @@ async def get_variants(request: Request, ad_id: str, job_id: str) -> Response:
     return ok(request.app.state.variants.status(ad_id, job_id))
 
 
-def check_variants_request(req: VariantsRequest, limits: LimitSettings) -> None:
-    """The settings' limits (the schema carries them too) and the context's ranges."""
-    if req.variants > limits.max_variants:
-        raise InvalidRequest(f"variants: {req.variants}, the limit is {limits.max_variants}")
-    users, sample = req.audience.user_ids, req.audience.sample
-    if isinstance(users, list) and isinstance(sample, int):
+def parse_variants(body: bytes, limits: LimitSettings) -> VariantsRequest:
+    """The body decoded, checked against the settings' limits (the schema carries them too)
+    and the context's ranges, its whole numbers as ints."""
+    req = decode(DECODER, body) if body else VariantsRequest()
+    variants = whole("variants", req.variants, limits.max_variants)
+    audience = req.audience
+    users, sample = audience.user_ids, audience.sample
+    if isinstance(users, list) and isinstance(sample, float | int):
         raise InvalidRequest("audience: give sample or user_ids, not both")
     if isinstance(users, list):
         check_count("audience.user_ids", len(users), limits.max_audience_users)
         for i, user_id in enumerate(users):
             check_text(f"audience.user_ids.{i}", user_id, limits.max_id_chars)
-    if isinstance(sample, int) and sample > limits.max_audience_users:
-        raise InvalidRequest(f"audience.sample: {sample}, the limit is {limits.max_audience_users}")
+    if isinstance(sample, float | int):
+        sample = whole("audience.sample", sample, limits.max_audience_users)
+        audience = msgspec.structs.replace(audience, sample=sample)
     for name in ("title", "description", "category"):
         value = getattr(req, name)
         check_text(name, value if isinstance(value, str) else None, limits.max_text_chars)
     check_context(req.context)
+    seed = whole("seed", req.seed, 2**31 - 1)
+    return msgspec.structs.replace(req, variants=variants, seed=seed, audience=audience)
+
+
+def whole(field: str, value: float, limit: int) -> int:
+    if value != int(value):
+        raise InvalidRequest(f"{field}: {value!r} is not an integer")
+    if value > limit:
+        raise InvalidRequest(f"{field}: {value:g}, the limit is {limit}")
+    return int(value)

@@ -22,16 +22,19 @@ class AudienceSpec(Struct, forbid_unknown_fields=True):
     """Who the variants are scored for: a sample of the users Redis holds, or given users
     (one of the two; none = a sample of ``variants.audience_sample`` users)."""
 
-    sample: Annotated[int, Meta(ge=1, description="users sampled from Redis")] | UnsetType = UNSET
+    sample: Annotated[float, Meta(ge=1, description="users sampled from Redis")] | UnsetType = UNSET
     user_ids: Annotated[list[Text], Meta(min_length=1, description="these users")] | UnsetType = (
         UNSET
     )
 
 
 class VariantsRequest(Struct, forbid_unknown_fields=True):
-    variants: Annotated[int, Meta(ge=1, description="variants to generate")] = 8
-    seed: Annotated[int, Meta(ge=0, le=2**31 - 1, description="the generator's seed: the same "
-                              "seed, ad and generator give the same variants")] = 0  # fmt: skip
+    # integers by JSON Schema's rule (8 or 8.0: service.openapi says integer); the route
+    # refuses 2.5 and hands on ints
+    variants: Annotated[float, Meta(ge=1, description="variants to generate")] = 8
+    seed: Annotated[float, Meta(ge=0, le=2**31 - 1, description="the generator's seed: "
+                                "the same seed, ad and generator give the same "
+                                "variants")] = 0  # fmt: skip
     audience: AudienceSpec = msgspec.field(default_factory=AudienceSpec)
     context: Annotated[dict[str, ContextValue], Meta(extra_json_schema=CONTEXT_SCHEMA)] = {}
     title: Annotated[Text, Meta(description="the ad's title; none = the text PUT /ads "

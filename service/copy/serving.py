@@ -144,8 +144,8 @@ class VariantJobs:
             self.table.start(job.job_id)
             self._counted("running")
             pool = self._executor()
-            future = pool.submit(worker.generate, (text.title, text.description), req.variants,
-                                 req.seed)  # fmt: skip
+            future = pool.submit(worker.generate, (text.title, text.description),
+                                 int(req.variants), int(req.seed))  # fmt: skip
             try:
                 return await asyncio.wrap_future(future)
             except BrokenProcessPool as exc:
@@ -186,13 +186,13 @@ class VariantJobs:
         if isinstance(spec.user_ids, list):
             who: dict[str, Any] = {"user_ids": spec.user_ids}
         else:
-            sample = spec.sample if isinstance(spec.sample, int) else None
-            who = {"sample": sample or self.settings.audience_sample}
+            sample = spec.sample if isinstance(spec.sample, float | int) else None
+            who = {"sample": int(sample or self.settings.audience_sample)}
         client = sync_client(self.svc)
         try:
-            return audience_from_redis(client, model.bundle, seed=req.seed, context=req.context,
-                                       ts=time.time(), layout=self.svc.store.keys,
-                                       **who)  # fmt: skip
+            return audience_from_redis(client, model.bundle, seed=int(req.seed),
+                                       context=req.context, ts=time.time(),
+                                       layout=self.svc.store.keys, **who)  # fmt: skip
         finally:
             client.close()
 

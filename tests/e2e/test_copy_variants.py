@@ -115,12 +115,12 @@ def test_a_job_goes_queued_to_done_and_scores_the_stored_ad_for_the_audience(
     assert t["total_ms"] >= t["generate_ms"] + t["score_ms"]
 
 
-def test_the_text_given_is_scored_for_an_ad_the_catalog_does_not_know(
+def test_the_text_given_is_scored_for_an_ad_the_catalog_does_not_know_whole_floats_are_ints(
     admin: httpx.Client, seeded: dict[str, list[str]]
 ) -> None:
     text = {"title": "Velvik espresso grinder", "description": "Burr grinder. From $89.",
             "category": "Kitchen"}  # fmt: skip
-    accepted = submit(admin, uid("new-ad"), variants=2, audience={"sample": 2}, **text)
+    accepted = submit(admin, uid("new-ad"), variants=2.0, audience={"sample": 2.0}, **text)
     result = wait_finished(admin, accepted["status_url"])["result"]
     assert result["original"]["title"] == text["title"]
     assert result["original"]["description"] == text["description"]
@@ -227,6 +227,8 @@ def test_unknown_ads_and_jobs_are_404(admin: httpx.Client, seeded: dict[str, lis
         ({"variants": 0}, "variants"),
         ({"variants": 17}, "variants"),
         ({"variants": "4"}, "variants"),
+        ({"variants": 2.5}, "variants: 2.5 is not an integer"),
+        ({"audience": {"sample": 1.5}}, "audience.sample"),
         ({"seed": -1}, "seed"),
         ({"audience": {"sample": 0}}, "audience.sample"),
         ({"audience": {"sample": 1001}}, "audience.sample"),
