@@ -1,6 +1,7 @@
 """Ad copy scored for an audience, on the real tiny bundle and a real Redis: users written as
 `adrank load` writes them are sampled (or named) back with their matrices, and every (text,
-user) pCTR is the PyTorch model's for that user's history and an ad it has never seen."""
+user) pCTR is the PyTorch model's for that user's history and an ad it has never seen. On the
+trained default bundle (when built), each user's own topic's text scores highest."""
 
 from pathlib import Path
 
@@ -122,3 +123,35 @@ def test_the_layout_of_calls_does_not_change_a_score(
     cold = Audience.build(["new"], [None], bundle.context.encode({}), bundle)
     assert scorer.score(TEXTS, cold).shape == (3, 1)
     assert scorer.score(TEXTS, Audience.build([], [], np.zeros(8), bundle)).shape == (3, 0)
+
+
+DEFAULT_BUNDLE = Path(__file__).resolve().parents[2] / "models" / "default"
+
+
+@pytest.mark.skipif(
+    not (DEFAULT_BUNDLE / "manifest.json").exists(),
+    reason="needs the trained default bundle (make bundle): the tiny one has not learnt topics",
+)
+def test_the_trained_model_prefers_the_text_of_a_user_s_topic(redis_server: RedisProcess) -> None:
+    from model_export.data.synth_catalog import VERTICALS
+
+    bundle = load_bundle(DEFAULT_BUNDLE)
+    scorer = VariantScorer.from_bundle(bundle)
+    topics = {name: (vertical, topic) for vertical, ts in VERTICALS.items()
+              for name, topic in ts.items()}  # fmt: skip
+    chosen = ["dog food", "online MBA", "headphones", "sushi"]
+    rows = [(name, f"{name}-{i}", f"The beginner's guide to {s}", "view", 1_600_000_000 + i)
+            for name in chosen for i, s in enumerate(topics[name][1].subjects)]  # fmt: skip
+    events = pd.DataFrame(rows, columns=["user_id", "item_id", "text", "type", "ts"])
+    client = redis.Redis.from_url(redis_server.url)
+    layout = KeyLayout("copytest-trained:")
+    load_users(client, scorer.encoder, bundle, events, LoadOptions(layout))
+    audience = audience_from_redis(client, bundle, sample=10, context=CONTEXT, ts=TS,
+                                   layout=layout)  # fmt: skip
+    assert sorted(audience.user_ids) == sorted(chosen)
+    texts = [ad_text(f"Velvik {topics[name][1].products[0]}", "Free shipping on every order.",
+                     topics[name][0]) for name in audience.user_ids]  # fmt: skip
+    p = scorer.score(texts, audience)  # text i is of user i's topic
+    for u in range(len(audience)):
+        others = np.delete(p[:, u], u)
+        assert p[u, u] > others.max(), (audience.user_ids[u], p[:, u])
