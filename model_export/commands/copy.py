@@ -99,6 +99,7 @@ def build_audience(args: argparse.Namespace, bundle: Any, scorer: Any) -> tuple[
     if spec.kind == "data":
         if args.context:
             fail("--context is for redis: and users: audiences (data: rows have their own)")
+        assert spec.path is not None and spec.size is not None  # parse_audience's data:
         log, _ = read_clicklog(spec.path)
         audience, rows = data_audience(log, bundle, scorer.encoder, spec.size, args.seed)
     else:

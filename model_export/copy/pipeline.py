@@ -120,7 +120,8 @@ def rewrite_ad(
         raise ValueError("the audience is empty: nobody to score the variants for")
     variants = gen.variants(ad.text, n, seed)
     vectors = scorer.vectors([ad.encoder_input(t) for t in (ad.text, *variants)])
-    checked = filter_variants(ad.text, variants, brands=brands, limits=limits, vectors=vectors)
+    listed = [v.tolist() for v in vectors]  # the checks' cosine takes plain sequences
+    checked = filter_variants(ad.text, variants, brands=brands, limits=limits, vectors=listed)
     rows = [0, *(1 + i for i in kept_rows(variants, checked.kept))]
     texts = [ad.text, *checked.kept]
     scores = summarise(scorer.score_vectors(vectors[rows], audience))
