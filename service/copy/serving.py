@@ -225,7 +225,7 @@ class VariantJobs:
 def stop_pool(pool: ProcessPoolExecutor) -> None:
     """Stop a pool now: queued calls cancelled, its worker terminated mid-job (shutdown alone
     would wait for the job, and so would the interpreter's exit)."""
-    processes = list(getattr(pool, "_processes", {}).values())  # no public handle on them
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # no public handle
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()

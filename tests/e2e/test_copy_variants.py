@@ -9,6 +9,7 @@ service stops its worker."""
 
 import json
 import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -276,3 +277,21 @@ def test_stopping_the_service_stops_its_worker_mid_job(start_service: StartServi
     assert time.monotonic() - started < 15  # not the job's whole generation
     wait_for(lambda: not any(os.path.exists(f"/proc/{c}") for c in children), 10,
              f"the service's children {children} outlived it")  # fmt: skip
+
+
+def test_a_worker_that_dies_fails_its_job_and_the_next_job_gets_a_new_one(
+    service: ServiceProcess, admin: httpx.Client, seeded: dict[str, list[str]]
+) -> None:
+    ad = seeded["ads"][0]
+    accepted = submit(admin, ad, variants=16, seed=5)
+    wait_for(lambda: admin.get(accepted["status_url"]).json()["status"] != "queued", 60,
+             "the job did not start")  # fmt: skip
+    workers = [c for c in children_of(service.proc.pid)
+               if b"resource_tracker" not in Path(f"/proc/{c}/cmdline").read_bytes()]  # fmt: skip
+    assert len(workers) == 1, workers
+    os.kill(workers[0], signal.SIGKILL)
+    status = wait_finished(admin, accepted["status_url"])
+    assert status["status"] == "failed", status
+    assert "the generator's worker process stopped" in status["error"]
+    again = wait_finished(admin, submit(admin, ad, variants=1)["status_url"])
+    assert again["status"] == "done", again
