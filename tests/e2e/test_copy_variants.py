@@ -295,3 +295,24 @@ def test_a_worker_that_dies_fails_its_job_and_the_next_job_gets_a_new_one(
     assert "the generator's worker process stopped" in status["error"]
     again = wait_finished(admin, submit(admin, ad, variants=1)["status_url"])
     assert again["status"] == "done", again
+
+
+def test_the_shipped_smollm2_on_llama_cpp_writes_variants_that_keep_the_price(
+    start_service: StartService,
+) -> None:
+    """The real generator (the packaged Q4_1 GGUF in llama.cpp: seconds, not minutes)."""
+    proc = start_service("--variants.runtime", "llama.cpp")
+    text = {"title": "Velvik trail running shoes", "category": "Sport",
+            "description": "Light and waterproof. Free shipping. From $59.99."}  # fmt: skip
+    with httpx.Client(base_url=proc.url, timeout=30) as c:
+        post_events(c, uid("u"), HISTORY)
+        status = wait_finished(c, submit(c, "ad-v", variants=6, seed=1, **text)["status_url"])
+    assert status["status"] == "done", status
+    result = status["result"]
+    assert result["generator"] == "SmolLM2-135M-Instruct" and result["audience_users"] >= 1
+    assert len(result["variants"]) + len(result["dropped"]) >= 3  # parsed answers, checked
+    for variant in result["variants"]:
+        assert "$59.99" in variant["title"] + variant["description"]
+        assert "Velvik" in variant["title"] + variant["description"]
+        assert 0 < variant["mean_pctr"] < 1
+    assert result["timings"]["generate_ms"] > 0
