@@ -169,7 +169,7 @@ class Verdict:
     p_value: float
     significant: bool
     true_lift: float  # NaN where the truth has none (e.g. a control without conversions)
-    covered: bool | None  # None without a true lift
+    covered: bool | None  # None without a true lift or without an interval
 
 
 def verdicts(lifts: Mapping[str, Mapping[str, Mapping[str, Any]]], truth: pd.DataFrame,
@@ -186,7 +186,8 @@ def verdicts(lifts: Mapping[str, Mapping[str, Mapping[str, Any]]], truth: pd.Dat
             low, high = float(lift["ci_low"]), float(lift["ci_high"])
             p = float(lift["p_value"])
             significant = bool(lift.get("significant", p < alpha))
-            covered = bool(low <= true <= high) if math.isfinite(true) else None
+            checkable = math.isfinite(true) and math.isfinite(low) and math.isfinite(high)
+            covered = bool(low <= true <= high) if checkable else None
             out.append(Verdict(arm, metric, float(lift["estimate"]), low, high, p, significant,
                                true, covered))  # fmt: skip
     return out

@@ -261,6 +261,9 @@ def difference(
             raise
         adjusted = False
         r = _ratio_result(aggregates, control, arm, metric, alpha, ())
+    # a control without any of the numerator (no conversion yet) has no relative lift: the
+    # absolute difference stands, the relative one is missing rather than infinite
+    relative = float(r.control) > 0
     return Difference(
         metric=metric,
         control=float(r.control),
@@ -269,7 +272,9 @@ def difference(
             float(r.rel_effect_size),
             float(r.rel_effect_size_ci_lower),
             float(r.rel_effect_size_ci_upper),
-        ),
+        )
+        if relative
+        else Estimate.missing(),
         diff=Estimate(
             float(r.effect_size), float(r.effect_size_ci_lower), float(r.effect_size_ci_upper)
         ),

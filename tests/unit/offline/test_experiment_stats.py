@@ -244,3 +244,14 @@ def test_several_arms_are_each_compared_with_the_control() -> None:
     assert all(c.control == "control" for c in analysis.comparisons)
     assert all(0 < c.detectable_ctr_lift < 1 for c in analysis.comparisons)
     assert analysis.as_dict()["comparisons"][0]["arm"] == "b"
+
+
+def test_a_control_without_conversions_has_no_relative_lift_but_an_absolute_difference() -> None:
+    frame = constructed_frame()
+    frame.loc[frame["arm"] == "b", "conversions"] = frame.loc[frame["arm"] == "b", "clicks"] // 2
+    aggregates = arm_aggregates(with_derived(frame, None), ())
+    cvr = difference(aggregates, "control", "b", "cvr", ALPHA, ())
+    assert cvr.control == 0.0 and cvr.treatment > 0
+    assert math.isnan(cvr.lift.value) and math.isnan(cvr.lift.low) and math.isnan(cvr.lift.high)
+    assert cvr.diff.value == pytest.approx(cvr.treatment)
+    assert cvr.diff.low <= cvr.diff.value <= cvr.diff.high
