@@ -9,15 +9,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.special import logit
+from scipy.special import expit, logit
 
 from adrank.cli import main
 from model_export.data.clicklog import ClickLog
 from model_export.data.io import read_clicklog, write_clicklog
+from model_export.data.sources import split_for
 from model_export.data.synth import SynthConfig, synthesize, synthesize_world
 from model_export.data.synth_conversion import AFFINITY_CVR_WEIGHT
 from model_export.data.synth_truth import position_effect
 from model_export.data.synth_world import CONFIG_FILE, SynthWorld, load_world, write_config
+from model_export.evaluate.cvr_ceiling import ceilings, marginal_sigmoid
+from model_export.evaluate.metrics import auc, expected_auc
 from model_export.evaluate.revenue import auction_requests, true_value
 from service.rank.protocol import BID_TYPES
 
@@ -252,3 +255,31 @@ def test_auction_requests_hold_live_ads_with_their_truth_and_bids(
     # test_revenue; here ~100 ads per type of very different values: seeds give up to 1.5x)
     median = pd.Series(true_value(auctions)).groupby(auctions["bid_type"].to_numpy()).median()
     assert median.max() < 1.6 * median.min(), {BID_TYPES[t]: v for t, v in median.items()}
+
+
+def test_the_conversion_ceiling_without_the_latents_sits_below_the_oracle(
+    log: ClickLog, world: SynthWorld
+) -> None:
+    split = split_for(log, "standard")
+    result = ceilings(log, split, world)
+    test = log.impressions[split == "test"]
+    whole = result["oracle (whole truth)"]
+    assert whole["ctcvr_auc"] == pytest.approx(
+        auc(test["converted"].fillna(0), test["p_ctcvr_true"]), abs=1e-9
+    )
+    assert whole["cvr_expected_auc"] == pytest.approx(
+        expected_auc(test["p_cvr_true"], test["p_cvr_true"]), abs=1e-9
+    )
+    # each latent carries part of the truth: not knowing it costs the CVR ranking
+    both = result["without intent and landing"]["cvr_expected_auc"]
+    for name in ("without intent", "without landing"):
+        assert both < result[name]["cvr_expected_auc"] < whole["cvr_expected_auc"]
+
+
+def test_marginal_sigmoid_averages_over_the_unknown_latent() -> None:
+    z = np.array([-3.0, 0.0, 2.0])
+    assert marginal_sigmoid(z, 0.0) == pytest.approx(expit(z))
+    rng = np.random.default_rng(0)
+    draws = expit(z[:, None] + 0.8 * rng.standard_normal((1, 400_000))).mean(1)
+    assert marginal_sigmoid(z, 0.8) == pytest.approx(draws, abs=2e-3)
+    assert marginal_sigmoid(z, 0.8)[1] == pytest.approx(0.5)  # symmetric about 0

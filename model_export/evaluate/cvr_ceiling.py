@@ -1,0 +1,95 @@
+"""What a model could reach on the synthetic conversions: the oracle with its latents unknown.
+
+    .venv/bin/python -m model_export.evaluate.cvr_ceiling data/synth-default
+
+The conversion truth (``synth_conversion``) has two latents that no log line carries: a
+per-user purchase intent and a per-ad landing quality. A model can learn them only from the
+few conversions each user and ad has. This scores the test split with the best prediction
+that does not know them: the true conversion probability averaged over each unknown latent's
+distribution (``marginal_sigmoid``), times the true click probability. Its CVR and CTCVR AUCs
+are a ceiling for any model of the log, which the oracle's (the whole truth) are not.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, logit
+
+from model_export.data.clicklog import ClickLog
+from model_export.data.sources import load_source, split_for
+from model_export.data.synth_world import SynthWorld, load_world
+from model_export.evaluate.metrics import auc, expected_auc
+from model_export.train.run import DEFAULT_CACHE
+
+HERMITE_NODES = 48
+
+
+def marginal_sigmoid(z: np.ndarray, std: float) -> np.ndarray:
+    """``E[sigmoid(z + e)]`` for ``e ~ N(0, std²)`` (Gauss-Hermite quadrature): the
+    probability of a logit ``z`` whose normal latent is unknown."""
+    if std == 0:
+        return expit(z)
+    x, w = np.polynomial.hermite_e.hermegauss(HERMITE_NODES)
+    return expit(z[:, None] + std * x[None, :]) @ (w / w.sum())
+
+
+def latents(world: SynthWorld, test: pd.DataFrame) -> dict[str, tuple[np.ndarray, float]]:
+    """Per latent, its value on each test row and the std it was drawn with."""
+    truth, cfg = world.conversion, world.config
+    assert truth is not None, "the log has no conversions"
+    user = world.user_ids.get_indexer(test["user_id"])
+    ad = world.ad_ids.get_indexer(test["ad_id"])
+    return {
+        "intent": (truth.intent[user], cfg.intent_std),
+        "landing": (truth.merchants.landing[ad], cfg.landing_std),
+    }
+
+
+def ceilings(log: ClickLog, split: np.ndarray, world: SynthWorld) -> dict[str, dict[str, float]]:
+    """Per scorer (the whole truth; without intent; without landing; without both) the test
+    split's CVR E[AUC] over every impression and CTCVR AUC and E[AUC]."""
+    test = log.impressions[split == "test"]
+    p_ctr = test["p_true"].to_numpy(np.float64)
+    p_cvr = test["p_cvr_true"].to_numpy(np.float64)
+    converted = test["converted"].fillna(0).to_numpy(np.int8)
+    z = logit(p_cvr)
+    known = latents(world, test)
+    scorers = {"oracle (whole truth)": ()} | {f"without {name}": (name,) for name in known}
+    scorers["without intent and landing"] = tuple(known)
+    out = {}
+    for name, unknown in scorers.items():
+        shift = sum((known[u][0] for u in unknown), np.zeros_like(z))
+        std = float(np.sqrt(sum(known[u][1] ** 2 for u in unknown)))
+        cvr = marginal_sigmoid(z - shift, std)
+        out[name] = {
+            "cvr_expected_auc": expected_auc(p_cvr, cvr),
+            "ctcvr_auc": auc(converted, p_ctr * cvr),
+            "ctcvr_expected_auc": expected_auc(p_ctr * p_cvr, p_ctr * cvr),
+        }
+    return out
+
+
+def table(result: dict[str, dict[str, float]]) -> str:
+    """A Markdown table of the scorers' AUCs."""
+    rows = [
+        f"| {name} | {m['cvr_expected_auc']:.4f} | {m['ctcvr_auc']:.4f} "
+        f"| {m['ctcvr_expected_auc']:.4f} |"
+        for name, m in result.items()
+    ]
+    head = "| scored with | CVR E[AUC] | CTCVR AUC | CTCVR E[AUC] |\n|---|---:|---:|---:|"
+    return "\n".join([head, *rows])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", help="a directory written by `adrank synth` (with conversions)")
+    args = parser.parse_args()
+    log = load_source(args.data, DEFAULT_CACHE, False)
+    print(table(ceilings(log, split_for(log, "standard", 0), load_world(args.data))))
+
+
+if __name__ == "__main__":
+    main()
