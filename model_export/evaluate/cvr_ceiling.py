@@ -57,7 +57,8 @@ def ceilings(log: ClickLog, split: np.ndarray, world: SynthWorld) -> dict[str, d
     converted = test["converted"].fillna(0).to_numpy(np.int8)
     z = logit(p_cvr)
     known = latents(world, test)
-    scorers = {"oracle (whole truth)": ()} | {f"without {name}": (name,) for name in known}
+    scorers: dict[str, tuple[str, ...]] = {"oracle (whole truth)": ()}
+    scorers |= {f"without {name}": (name,) for name in known}
     scorers["without intent and landing"] = tuple(known)
     out = {}
     for name, unknown in scorers.items():
