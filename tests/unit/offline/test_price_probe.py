@@ -18,4 +18,4 @@ def test_the_probe_finds_a_price_that_is_there_and_none_that_is_not() -> None:
     blind = probe(ads, noise)
     assert knows["price within its category from the text vector"] > 0.95
     assert blind["price within its category from the text vector"] < 0.05
-    assert blind["log price from the category"] > 0.9
+    assert blind["log price from the category"] > 0.8  # 2.67 / (2.67 + 0.36) expected
