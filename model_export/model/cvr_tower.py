@@ -8,7 +8,10 @@ part once and both outputs from it.
 
 What drives a conversion differs from what drives a click: the hour, the device and the slot
 act on it differently (search converts best, a mobile feed least). The tower has its own wide
-first-order term per context value for those, as the click tower has.
+first-order term per context value for those, as the click tower has. The ad's price and offer
+act on it differently too, and the shared hidden layer, shaped by the far more numerous clicks,
+keeps little of what clicks ignore (a price): so the tower also reads the candidate's text
+vector through a linear term of its own (``HeadConfig.cvr_ad_term``).
 """
 
 from collections.abc import Sequence
@@ -27,18 +30,26 @@ START_LOGIT = -2.0  # a click converts about one time in ten at first
 
 
 class CvrTower(nn.Module):
-    """(shared hidden (N, h), context (U, C), user_index) → conversion logit (N,)."""
+    """(shared hidden (N, h), context (U, C), user_index, candidates (N, d)) → conversion
+    logit (N,)."""
 
     def __init__(self, cfg: "HeadConfig", context_sizes: Sequence[int]):
         super().__init__()
         self.mlp = MLP(cfg.hidden[0], cfg.hidden[1:], 1, cfg.dropout)
+        self.ad_term = nn.Linear(cfg.d, 1, bias=False) if cfg.cvr_ad_term else None
+        if self.ad_term is not None:
+            nn.init.zeros_(self.ad_term.weight)
         self.context_bias = nn.Embedding(max(sum(context_sizes), 1), 1)
         nn.init.zeros_(self.context_bias.weight)
         self.offsets: Tensor
         self.register_buffer("offsets", table_starts(context_sizes), persistent=False)
         self.base = nn.Parameter(torch.tensor(START_LOGIT))
 
-    def forward(self, hidden: Tensor, context: Tensor, user_index: Tensor | None) -> Tensor:
+    def forward(
+        self, hidden: Tensor, context: Tensor, user_index: Tensor | None, candidates: Tensor
+    ) -> Tensor:
         wide = self.context_bias(context + self.offsets).sum((1, 2))  # (U,)
         per_pair = wide if user_index is None else wide[user_index]
+        if self.ad_term is not None:
+            per_pair = per_pair + self.ad_term(candidates).squeeze(-1)
         return self.mlp(hidden).squeeze(-1) + per_pair + self.base

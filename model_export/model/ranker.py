@@ -93,6 +93,8 @@ class HeadConfig:
     # a conversion tower beside the click one (``cvr_tower.py``): trained when the log has
     # conversions (``adrank train`` turns it off, and says so, for a log without them)
     cvr: bool = True
+    # the conversion tower's own linear term on the candidate's text vector (``cvr_tower.py``)
+    cvr_ad_term: bool = True
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "HeadConfig":
@@ -298,5 +300,9 @@ class RankingHead(nn.Module):
             wide = wide + counts @ self.cluster_weight
         hidden = self.act(self.pair_layer(torch.cat(pair, dim=1)) + per_user[:, :h])
         logit = self.mlp(hidden).squeeze(-1) + wide
-        cvr = None if self.cvr_tower is None else self.cvr_tower(hidden, context, user_index)
+        cvr = (
+            None
+            if self.cvr_tower is None
+            else self.cvr_tower(hidden, context, user_index, candidates)
+        )
         return HeadOutput(logit, weights.mean(1), cvr)

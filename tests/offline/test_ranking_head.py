@@ -6,6 +6,7 @@ import torch
 
 from model_export.model.clusters import TopicClusters
 from model_export.model.ranker import HeadConfig, RankingHead
+from model_export.train.config import TrainConfig
 
 SIZES = (3, 5, 2)
 
@@ -127,3 +128,29 @@ def test_a_searched_bound_below_the_search_list_is_a_partition_of_that_size() ->
     clusters = TopicClusters((4, 8), d=3)
     vectors = np.random.default_rng(0).normal(size=(50, 3))
     assert clusters.fit(vectors, seed=0, search=True) == [4, 8]
+
+
+@torch.no_grad()
+def test_the_conversion_towers_ad_term_moves_the_conversion_logit_by_the_ads_own_vector() -> None:
+    head = make_head(pair_attended=False)
+    assert head.cvr_tower is not None and head.cvr_tower.ad_term is not None
+    history, mask = torch.randn(2, 4, 16), torch.ones(2, 4)
+    context, user_index = torch.tensor([[0, 4, 1], [2, 0, 0]]), torch.tensor([0, 0, 1])
+    candidates, bucket, prior = (
+        torch.randn(3, 16),
+        torch.zeros(3, dtype=torch.long),
+        torch.zeros(3, 2),
+    )
+    before = head(history, mask, context, candidates, user_index, bucket, prior)
+    torch.nn.init.normal_(head.cvr_tower.ad_term.weight)
+    after = head(history, mask, context, candidates, user_index, bucket, prior)
+    assert torch.equal(before.logit, after.logit)  # the click is untouched
+    expected = candidates @ head.cvr_tower.ad_term.weight[0]
+    assert torch.allclose(after.cvr_logit - before.cvr_logit, expected, atol=1e-6)
+    assert make_head(cvr_ad_term=False).cvr_tower.ad_term is None
+
+
+def test_a_run_saved_before_the_ad_term_loads_without_it() -> None:
+    saved = {"head": {"cvr": True}}
+    assert TrainConfig.from_dict(saved).head.cvr_ad_term is False
+    assert TrainConfig.from_dict({"head": {"cvr": True, "cvr_ad_term": True}}).head.cvr_ad_term
