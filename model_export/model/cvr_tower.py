@@ -8,10 +8,12 @@ part once and both outputs from it.
 
 What drives a conversion differs from what drives a click: the hour, the device and the slot
 act on it differently (search converts best, a mobile feed least). The tower has its own wide
-first-order term per context value for those, as the click tower has. The ad's price and offer
-act on it differently too, and the shared hidden layer, shaped by the far more numerous clicks,
-keeps little of what clicks ignore (a price): so the tower also reads the candidate's text
-vector through a linear term of its own (``HeadConfig.cvr_ad_term``).
+first-order term per context value for those, as the click tower has. The ad acts on it
+differently too (an offer that draws clicks but not buyers, a dear vertical), and the shared
+hidden layer is shaped by the far more numerous clicks: so the tower also reads the
+candidate's text vector through a linear term of its own (``HeadConfig.cvr_ad_term``;
+docs/model.md, 2026-12-05). The frozen text vector does not carry an ad's price within its
+vertical, so neither does this term.
 """
 
 from collections.abc import Sequence
