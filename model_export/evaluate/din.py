@@ -17,7 +17,7 @@ best epoch's weights are kept. Runs are deterministic for a given ``seed`` on CP
 features and the loop are shared with the multitask baselines (``deepctr_common``).
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,7 +34,7 @@ from model_export.evaluate.deepctr_common import (
     quiet_import,
 )
 from model_export.evaluate.metrics import auc, logloss
-from model_export.train.history import PAD
+from model_export.train.history import PAD, history_index
 
 with quiet_import():
     from deepctr_torch.inputs import SparseFeat, VarLenSparseFeat
@@ -66,6 +66,18 @@ class DinSplit:
 
     impressions: pd.DataFrame
     history: np.ndarray
+
+
+def din_splits(
+    events: pd.DataFrame, frame: pd.DataFrame, history_len: int, rows: Mapping[str, np.ndarray]
+) -> dict[str, DinSplit]:
+    """Per name, the ``DinSplit`` of those row positions of ``frame`` (histories from
+    ``events``): how ``adrank evaluate --din`` and the tuning both cut the rows."""
+    hist = history_index(events, frame, history_len)
+    return {
+        name: DinSplit(frame.iloc[idx].reset_index(drop=True), hist[idx])
+        for name, idx in rows.items()
+    }
 
 
 @dataclass(frozen=True)

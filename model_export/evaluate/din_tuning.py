@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model_export.evaluate.din import DinBaseline, DinConfig, DinSplit, train_din
+from model_export.evaluate.din import DinBaseline, DinConfig, DinSplit, din_splits, train_din
 from model_export.evaluate.metrics import auc, logloss
 
 EMBEDDING_DIMS = (8, 16, 32)
@@ -124,18 +124,13 @@ def movielens_splits(cache_dir: Path, history_len: int) -> tuple[dict[str, DinSp
     keyword arguments ``train_din`` needs beside the splits."""
     from model_export.data.clicklog import SPLITS
     from model_export.data.sources import MOVIELENS, load_source, split_for
-    from model_export.train.history import history_index
 
     log = load_source(MOVIELENS, cache_dir)
     split = split_for(log, "standard")
     keep = np.isin(split, SPLITS)
     frame = log.impressions.iloc[np.flatnonzero(keep)].reset_index(drop=True)
-    labels = split[keep]
-    hist = history_index(log.events, frame, history_len)
-    parts = {
-        name: DinSplit(frame[labels == name].reset_index(drop=True), hist[labels == name])
-        for name in ("train", "valid", "test")
-    }
+    rows = {name: np.flatnonzero(split[keep] == name) for name in ("train", "valid", "test")}
+    parts = din_splits(log.events, frame, history_len, rows)
     return parts, {"events": log.events, "context_fields": log.context_fields}
 
 

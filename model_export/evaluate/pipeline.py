@@ -31,7 +31,6 @@ from model_export.evaluate.options import DEFAULTS, EvalOptions
 from model_export.evaluate.plots import plot_reliability, plot_roc, plot_training_curves
 from model_export.evaluate.report import write_report
 from model_export.train.arrays import Featurised, featurise, subset
-from model_export.train.history import history_index
 from model_export.train.run import Run, load_run
 from model_export.train.trainer import predict_all
 
@@ -136,22 +135,19 @@ def _din(
     history_len: int,
     seed: int,
 ) -> np.ndarray:
-    from model_export.evaluate.din import DinConfig, DinSplit, train_din
+    from model_export.evaluate.din import DinConfig, din_splits, train_din
 
-    hist = history_index(log.events, frame, history_len)
-
-    def part(idx: np.ndarray) -> DinSplit:
-        return DinSplit(frame.iloc[idx].reset_index(drop=True), hist[idx])
-
+    groups = {name: np.flatnonzero(split == name) for name in ("train", "valid")}
+    parts = din_splits(log.events, frame, history_len, groups | {"target": rows})
     din = train_din(
-        part(np.flatnonzero(split == "train")),
-        part(np.flatnonzero(split == "valid")),
+        parts["train"],
+        parts["valid"],
         events=log.events,
         context_fields=log.context_fields,
         config=DinConfig(history_len=history_len),
         seed=seed,
     )
-    return din.predict(part(rows))
+    return din.predict(parts["target"])
 
 
 def _library(

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from model_export.evaluate.baselines import PopularityBaseline, oracle_predictions
-from model_export.evaluate.din import DinConfig, DinSplit, train_din
+from model_export.evaluate.din import DinConfig, DinSplit, din_splits, train_din
 from model_export.evaluate.metrics import auc
 from model_export.train.history import PAD
 
@@ -142,3 +142,16 @@ def test_din_is_deterministic_and_maps_unseen_ids_to_unknown() -> None:
     for name in ("user_id", "item_id", "ctx_device", "hist_item_id", "seq_length"):
         assert not features[name].any(), name
     assert np.isfinite(first.predict(DinSplit(stranger, empty))).all()
+
+
+def test_din_splits_cut_the_rows_with_their_own_histories() -> None:
+    events, imps = _history_world(2)
+    rows = {"train": np.array([0, 2, 5]), "target": np.array([7, 1])}
+    parts = din_splits(events, imps, 32, rows)
+    assert set(parts) == {"train", "target"}
+    expected = _history(events, imps)
+    for name, idx in rows.items():
+        pd.testing.assert_frame_equal(
+            parts[name].impressions, imps.iloc[idx].reset_index(drop=True)
+        )
+        assert np.array_equal(parts[name].history, expected[idx])
