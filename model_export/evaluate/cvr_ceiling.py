@@ -39,7 +39,8 @@ def marginal_sigmoid(z: np.ndarray, std: float) -> np.ndarray:
 def latents(world: SynthWorld, test: pd.DataFrame) -> dict[str, tuple[np.ndarray, float]]:
     """Per latent, its value on each test row and the std it was drawn with."""
     truth, cfg = world.conversion, world.config
-    assert truth is not None, "the log has no conversions"
+    if truth is None:
+        raise SystemExit("the log has no conversions (adrank synth with cvr_mean 0)")
     user = world.user_ids.get_indexer(test["user_id"])
     ad = world.ad_ids.get_indexer(test["ad_id"])
     return {

@@ -20,12 +20,12 @@ from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import cross_val_score
 
 from model_export.data.clicklog import ADS_FILE
+from model_export.data.io import read_ads
 from model_export.model.encoder import PooledBert, load_bert, minilm_dir
+from model_export.train.config import TrainConfig
 from model_export.train.embed import pooled_features
 from service.features.text import ad_text
 from service.features.tokens import TextTokenizer
-
-BUCKETS = (16, 32, 64)
 
 
 def r2(features: np.ndarray, target: np.ndarray) -> float:
@@ -51,11 +51,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", type=Path, help="a directory written by `adrank synth`")
     args = parser.parse_args()
-    ads = pd.read_json(args.data / ADS_FILE, lines=True)
+    ads = read_ads(args.data / ADS_FILE)
     texts = [ad_text(*row) for row in ads[["title", "description", "category"]].to_numpy()]
-    bert = load_bert(minilm_dir())
-    tokenizer = TextTokenizer(minilm_dir() / "tokenizer.json", max(BUCKETS))
-    pooled = pooled_features(PooledBert(bert), tokenizer, texts, BUCKETS)
+    cfg = TrainConfig()  # the text features fast training reads
+    tokenizer = TextTokenizer(minilm_dir() / "tokenizer.json", cfg.max_tokens)
+    bert = PooledBert(load_bert(minilm_dir()))
+    pooled = pooled_features(bert, tokenizer, texts, cfg.length_buckets)
     for name, value in probe(ads, pooled).items():
         print(f"{name}: R² {value:.3f}")
 
