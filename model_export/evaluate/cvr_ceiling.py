@@ -20,6 +20,7 @@ from scipy.special import expit, logit
 
 from model_export.data.clicklog import ClickLog
 from model_export.data.sources import load_source, split_for
+from model_export.data.synth_conversion import PRICE_WEIGHT
 from model_export.data.synth_world import SynthWorld, load_world
 from model_export.evaluate.metrics import auc, expected_auc
 from model_export.train.run import DEFAULT_CACHE
@@ -46,6 +47,8 @@ def latents(world: SynthWorld, test: pd.DataFrame) -> dict[str, tuple[np.ndarray
     return {
         "intent": (truth.intent[user], cfg.intent_std),
         "landing": (truth.merchants.landing[ad], cfg.landing_std),
+        # visible, but only as a number in the text: a price level is N(0, 1) by construction
+        "price": (-PRICE_WEIGHT * truth.merchants.price_level[ad], PRICE_WEIGHT),
     }
 
 
@@ -60,7 +63,8 @@ def ceilings(log: ClickLog, split: np.ndarray, world: SynthWorld) -> dict[str, d
     known = latents(world, test)
     scorers: dict[str, tuple[str, ...]] = {"oracle (whole truth)": ()}
     scorers |= {f"without {name}": (name,) for name in known}
-    scorers["without intent and landing"] = tuple(known)
+    scorers["without intent and landing"] = ("intent", "landing")
+    scorers["without intent, landing and price"] = tuple(known)
     out = {}
     for name, unknown in scorers.items():
         shift = sum((known[u][0] for u in unknown), np.zeros_like(z))
