@@ -17,7 +17,8 @@ from functools import partial
 import numpy as np
 
 from service.bundle.loader import Bundle, load_bundle
-from service.runtime.providers import SessionConfig, create_session
+from service.features.price import price_features
+from service.runtime.providers import SessionConfig, create_session, taken_feeds
 
 REPEATS = 30
 
@@ -67,6 +68,7 @@ def ranker_feed(bundle: Bundle, users: int, per_user: int) -> dict[str, np.ndarr
         "user_index": np.repeat(np.arange(users), per_user).astype(np.int64),
         "ad_bucket": rng.integers(0, m.dims.id_buckets, n).astype(np.int64),
         "ad_prior": np.zeros((n, 2), dtype=np.float32),
+        "ad_price": price_features(rng.lognormal(4.5, 1.2, n)),
     }
 
 
@@ -76,7 +78,7 @@ def ranker_rows(bundles: list[Bundle], threads: int) -> list[str]:
     rows = []
     for users in (1, 2, 4, 16):
         for bundle, sess in zip(bundles, sessions, strict=True):
-            feed = ranker_feed(bundle, users, 100)
+            feed = taken_feeds(sess, ranker_feed(bundle, users, 100))  # older: no ad_price
             ms = median_ms(partial(sess.run, None, feed), REPEATS * 3)
             outputs = ", ".join(
                 o for o in bundle.manifest.graphs.ranker.outputs if o != "attention"

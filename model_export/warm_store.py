@@ -9,15 +9,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-import orjson
 import pandas as pd
 import redis
 from tqdm import tqdm
 
 from service.bundle.loader import Bundle
-from service.features.text import ad_text, item_text
+from service.features.text import AdText, ad_text, item_text
 from service.runtime.encoder import TextEncoder
-from service.store.codec import BehaviourItem, UserMatrix, encode_ad, encode_history, encode_user
+from service.store.codec import (
+    BehaviourItem,
+    UserMatrix,
+    encode_ad,
+    encode_ad_raw,
+    encode_history,
+    encode_user,
+)
 from service.store.keys import KeyLayout
 
 CHUNK = 512
@@ -50,23 +56,21 @@ def load_ads(
         for t, d, c in zip(ads["title"], ads["description"], ads["category"], strict=True)
     ]
     ids = ads["ad_id"].astype(str).tolist()
+    prices = ads["price"] if "price" in ads else pd.Series(np.nan, index=ads.index)
     for s in tqdm(list(_chunks(len(ids))), desc="ads → redis", unit="chunk"):
         vectors = encoder.encode(texts[s])
         pipe = client.pipeline(transaction=False)
-        for ad_id, row, vec in zip(
-            ids[s], ads.iloc[s].itertuples(index=False), vectors, strict=True
+        for ad_id, row, price, vec in zip(
+            ids[s], ads.iloc[s].itertuples(index=False), prices.iloc[s], vectors, strict=True
         ):
-            raw = {
-                "title": row.title,
-                "description": row.description or "",
-                "category": row.category or "",
-            }
+            text = AdText(row.title, row.description or "", row.category or "",
+                          None if pd.isna(price) else float(price))  # fmt: skip
             pipe.set(
                 options.layout.ad(bundle.version, ad_id),
-                encode_ad(vec, bundle.version),
+                encode_ad(vec, bundle.version, text.price),
                 ex=options.ad_ttl_s,
             )
-            pipe.set(options.layout.ad_raw(ad_id), orjson.dumps(raw), ex=options.ad_ttl_s)
+            pipe.set(options.layout.ad_raw(ad_id), encode_ad_raw(text), ex=options.ad_ttl_s)
         pipe.execute()
     return len(ids)
 

@@ -16,7 +16,12 @@ import orjson
 from model_export.evaluate.metrics import auc
 from model_export.export import parity
 from model_export.export.onnx_eval import encode_all, score_onnx
-from model_export.export.onnx_graphs import export_encoder, export_ranker, head_outputs
+from model_export.export.onnx_graphs import (
+    export_encoder,
+    export_ranker,
+    graph_inputs,
+    head_outputs,
+)
 from model_export.export.quantize import mean_cosine, quantize_encoder
 from model_export.model.encoder import TextTower
 from model_export.train.arrays import Featurised
@@ -24,7 +29,7 @@ from model_export.train.run import Run, load_run
 from model_export.train.trainer import predict_all
 from service.bundle.loader import load_bundle, sha256_file
 from service.bundle.manifest import MANIFEST_FILE, Dims, Featurisation, Graphs, GraphSpec, Manifest
-from service.bundle.signature import ENCODER_INPUTS, ENCODER_OUTPUTS, RANKER_INPUTS
+from service.bundle.signature import ENCODER_INPUTS, ENCODER_OUTPUTS
 
 ENCODER, ENCODER_INT8, RANKER = "encoder.onnx", "encoder.int8.onnx", "ranker.onnx"
 TOKENIZER, AD_PRIORS = "tokenizer.json", "ad_priors.npz"
@@ -135,7 +140,9 @@ def _manifest(run: Run, work: Path, options: ExportOptions, metrics: dict[str, A
     graphs = Graphs(
         encoder=GraphSpec(file=ENCODER, inputs=list(ENCODER_INPUTS), outputs=list(ENCODER_OUTPUTS)),
         ranker=GraphSpec(
-            file=RANKER, inputs=list(RANKER_INPUTS), outputs=list(head_outputs(run.model.head))
+            file=RANKER,
+            inputs=graph_inputs(work / RANKER),
+            outputs=list(head_outputs(run.model.head)),
         ),
         encoder_int8=GraphSpec(
             file=ENCODER_INT8, inputs=list(ENCODER_INPUTS), outputs=list(ENCODER_OUTPUTS)

@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from model_export.train.arrays import Featurised
 from service.features.tokens import TextTokenizer, bucket_length, length_sorted_batches, pad_batch
+from service.runtime.providers import taken_feeds
 
 ROWS_PER_CALL = 2048
 
@@ -49,6 +50,7 @@ def ranker_feed(vectors: np.ndarray, f: Featurised, rows: np.ndarray) -> dict[st
         "user_index": np.arange(len(rows), dtype=np.int64),
         "ad_bucket": f.bucket[rows],
         "ad_prior": f.prior[rows],
+        "ad_price": f.price[rows],
     }
 
 
@@ -59,7 +61,10 @@ def score_onnx(
     encoder's text vectors."""
     out = [
         ranker.run(
-            [output], ranker_feed(vectors, f, np.arange(s, min(s + ROWS_PER_CALL, len(f.label))))
+            [output],
+            taken_feeds(
+                ranker, ranker_feed(vectors, f, np.arange(s, min(s + ROWS_PER_CALL, len(f.label))))
+            ),
         )[0]
         for s in range(0, len(f.label), ROWS_PER_CALL)
     ]

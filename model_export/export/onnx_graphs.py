@@ -3,6 +3,7 @@
 import warnings
 from pathlib import Path
 
+import onnx
 import torch
 from torch import Tensor, nn
 
@@ -50,7 +51,14 @@ def ranker_example(
         torch.arange(n, dtype=torch.int64) % users,
         torch.zeros(n, dtype=torch.int64),
         torch.zeros(n, 2),
+        torch.zeros(n, 2),
     )
+
+
+def graph_inputs(path: Path) -> list[str]:
+    """The input names of a written graph: the exporter leaves out inputs the model does not
+    read (``ad_price`` of a head without a conversion tower)."""
+    return [i.name for i in onnx.load(str(path), load_external_data=False).graph.input]
 
 
 def _export(
@@ -94,6 +102,7 @@ def export_ranker(head: RankingHead, d: int, history_len: int, n_context: int, p
         "user_index": {0: "pairs"},
         "ad_bucket": {0: "pairs"},
         "ad_prior": {0: "pairs"},
+        "ad_price": {0: "pairs"},
         "p_ctr": {0: "pairs"},
         "attention": {0: "pairs"},
         CVR_OUTPUT: {0: "pairs"},

@@ -13,7 +13,9 @@ import torch
 
 from model_export.model.encoder import TextTower
 from model_export.model.ranker import RankingHead
+from service.features.price import price_features
 from service.features.tokens import TextTokenizer, bucket_length, pad_batch
+from service.runtime.providers import taken_feeds
 
 PCTR_TOLERANCE = 1e-5
 VECTOR_TOLERANCE = 1e-4
@@ -89,6 +91,7 @@ def ranker_inputs(
     context = np.stack([rng.integers(0, s, 3) for s in context_sizes], axis=1).astype(np.int64)
     buckets = np.where(rng.random(n_pairs) < 0.5, 0, rng.integers(1, id_buckets, n_pairs))
     prior = np.stack([rng.normal(-3.5, 0.7, n_pairs), rng.uniform(0, 8, n_pairs)], axis=1)
+    prices = np.where(rng.random(n_pairs) < 0.25, np.nan, rng.lognormal(4.5, 1.2, n_pairs))
     return {
         "history": history,
         "history_mask": mask,
@@ -97,6 +100,7 @@ def ranker_inputs(
         "user_index": np.arange(n_pairs, dtype=np.int64) % 3,
         "ad_bucket": buckets.astype(np.int64),
         "ad_prior": prior.astype(np.float32),
+        "ad_price": price_features(prices),
     }
 
 
@@ -111,7 +115,8 @@ def check_ranker(
     torch_out = {"p_ctr": torch.sigmoid(out.logit), "attention": out.weights}
     if out.cvr_logit is not None:
         torch_out["p_cvr"] = torch.sigmoid(out.cvr_logit)
-    onnx_out = dict(zip(torch_out, sess.run(list(torch_out), inputs), strict=True))
+    onnx_out = dict(zip(torch_out, sess.run(list(torch_out), taken_feeds(sess, inputs)),
+                        strict=True))  # fmt: skip
     diffs = {k: float(np.abs(onnx_out[k] - v.numpy()).max()) for k, v in torch_out.items()}
     att_diff = diffs.pop("attention")
     if max(diffs.values()) > PCTR_TOLERANCE or att_diff > VECTOR_TOLERANCE:

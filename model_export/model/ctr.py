@@ -34,11 +34,13 @@ class CTRModel(nn.Module):
         context: Tensor,
         bucket: Tensor,
         prior: Tensor,
+        price: Tensor,
     ) -> HeadOutput:
         """``vectors``: (T, d) text vectors; ``ad_index`` (B,) and ``history_index`` (B, H)
         point into them (-1 = padding). Returns the head's output for the B rows."""
         keys, history, mask = self._history(vectors, history_index)
-        return self.head.score(keys, history, mask, context, vectors[ad_index], None, bucket, prior)
+        return self.head.score(keys, history, mask, context, vectors[ad_index], None, bucket,
+                               prior, price)  # fmt: skip
 
     def gate_weights(self, vectors: Tensor, ad_index: Tensor, history_index: Tensor) -> Tensor:
         """Each gate's weights over the row's history (B, heads, H) (for analysis)."""

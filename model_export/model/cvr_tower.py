@@ -13,7 +13,8 @@ differently too (an offer that draws clicks but not buyers, a dear vertical), an
 hidden layer is shaped by the far more numerous clicks: so the tower also reads the
 candidate's text vector through a linear term of its own (``HeadConfig.cvr_ad_term``;
 docs/model.md, 2026-12-05). The frozen text vector does not carry an ad's price within its
-vertical, so neither does this term.
+vertical, so neither does this term: the ad's price, where it has one, comes as a number
+(``service.features.price``) into a linear term of its own (``HeadConfig.cvr_price``).
 """
 
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from torch import Tensor, nn
 
 from model_export.model.blocks import MLP
 from model_export.model.context_terms import table_starts
+from service.features.price import N_PRICE_FEATURES
 
 if TYPE_CHECKING:
     from model_export.model.ranker import HeadConfig
@@ -32,8 +34,8 @@ START_LOGIT = -2.0  # a click converts about one time in ten at first
 
 
 class CvrTower(nn.Module):
-    """(shared hidden (N, h), context (U, C), user_index, candidates (N, d)) → conversion
-    logit (N,)."""
+    """(shared hidden (N, h), context (U, C), user_index, candidates (N, d), ad_price (N, 2))
+    → conversion logit (N,)."""
 
     def __init__(self, cfg: "HeadConfig", context_sizes: Sequence[int]):
         super().__init__()
@@ -41,6 +43,9 @@ class CvrTower(nn.Module):
         self.ad_term = nn.Linear(cfg.d, 1, bias=False) if cfg.cvr_ad_term else None
         if self.ad_term is not None:
             nn.init.zeros_(self.ad_term.weight)
+        self.price_term = nn.Linear(N_PRICE_FEATURES, 1, bias=False) if cfg.cvr_price else None
+        if self.price_term is not None:
+            nn.init.zeros_(self.price_term.weight)
         self.context_bias = nn.Embedding(max(sum(context_sizes), 1), 1)
         nn.init.zeros_(self.context_bias.weight)
         self.offsets: Tensor
@@ -48,10 +53,13 @@ class CvrTower(nn.Module):
         self.base = nn.Parameter(torch.tensor(START_LOGIT))
 
     def forward(
-        self, hidden: Tensor, context: Tensor, user_index: Tensor | None, candidates: Tensor
-    ) -> Tensor:
+        self, hidden: Tensor, context: Tensor, user_index: Tensor | None, candidates: Tensor,
+        ad_price: Tensor,
+    ) -> Tensor:  # fmt: skip
         wide = self.context_bias(context + self.offsets).sum((1, 2))  # (U,)
         per_pair = wide if user_index is None else wide[user_index]
         if self.ad_term is not None:
             per_pair = per_pair + self.ad_term(candidates).squeeze(-1)
+        if self.price_term is not None:
+            per_pair = per_pair + self.price_term(ad_price).squeeze(-1)
         return self.mlp(hidden).squeeze(-1) + per_pair + self.base

@@ -95,6 +95,9 @@ class HeadConfig:
     cvr: bool = True
     # the conversion tower's own linear term on the candidate's text vector (``cvr_tower.py``)
     cvr_ad_term: bool = True
+    # ... and its linear term on the ad's price (``service.features.price``; ads without one
+    # read as such). The click tower does not read the price.
+    cvr_price: bool = True
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "HeadConfig":
@@ -259,11 +262,11 @@ class RankingHead(nn.Module):
         user_index: Tensor,
         ad_bucket: Tensor,
         ad_prior: Tensor,
+        ad_price: Tensor,
     ) -> HeadOutput:
         keys = self.item_keys(history)
-        return self.score(
-            keys, history, history_mask, context, candidates, user_index, ad_bucket, ad_prior
-        )
+        return self.score(keys, history, history_mask, context, candidates, user_index,
+                          ad_bucket, ad_prior, ad_price)  # fmt: skip
 
     def score(
         self,
@@ -275,6 +278,7 @@ class RankingHead(nn.Module):
         user_index: Rows,
         ad_bucket: Tensor,
         ad_prior: Tensor,
+        ad_price: Tensor,
     ) -> HeadOutput:
         """``forward`` with the history's keys given (training computes them per unique text)
         and ``user_index`` None when there is one candidate per user (training rows)."""
@@ -303,6 +307,6 @@ class RankingHead(nn.Module):
         cvr = (
             None
             if self.cvr_tower is None
-            else self.cvr_tower(hidden, context, user_index, candidates)
+            else self.cvr_tower(hidden, context, user_index, candidates, ad_price)
         )
         return HeadOutput(logit, weights.mean(1), cvr)

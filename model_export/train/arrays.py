@@ -12,6 +12,7 @@ import pandas as pd
 from model_export.data.clicklog import ClickLog
 from model_export.train.history import PAD, history_index
 from service.features.context import ContextSpec, build_vocab
+from service.features.price import price_features
 from service.features.prior import ad_bucket, prior_features
 from service.features.text import ad_text, item_text
 
@@ -68,6 +69,7 @@ class Featurised:
     context: np.ndarray  # (N, C)
     bucket: np.ndarray  # (N,)
     prior: np.ndarray  # (N, 2)
+    price: np.ndarray  # (N, 2) float32, service.features.price
     label: np.ndarray  # (N,) float32
     p_true: np.ndarray  # (N,) float64, NaN where unknown
     conversions: "Conversions"
@@ -118,6 +120,14 @@ def fit_spec(
     return FeatureSpec(
         ContextSpec(fields, vocab), buckets, float(imps["label"].mean()), alpha, stats, global_cvr
     )
+
+
+def ad_prices(log: ClickLog) -> pd.Series:
+    """Each ad's price by ad id (NaN where it has none; all NaN for a log without prices)."""
+    ads = log.ads.set_index("ad_id")
+    if "price" not in ads:
+        return pd.Series(np.nan, index=ads.index)
+    return pd.to_numeric(ads["price"], errors="coerce")
 
 
 def ad_prior_arrays(
@@ -181,6 +191,7 @@ def featurise(
         context=context,
         bucket=bucket,
         prior=prior,
+        price=price_features(ad_prices(log).reindex(ad_ids).to_numpy(np.float64)),
         label=labels.astype(np.float32),
         p_true=p_true,
         conversions=conversion_arrays(log),
@@ -200,6 +211,7 @@ def subset(f: Featurised, rows: np.ndarray) -> Featurised:
         f.context[rows],
         f.bucket[rows],
         f.prior[rows],
+        f.price[rows],
         f.label[rows],
         f.p_true[rows],
         f.conversions.rows(rows),

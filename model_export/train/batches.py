@@ -17,6 +17,7 @@ class Batch:
     context: Tensor
     bucket: Tensor
     prior: Tensor
+    price: Tensor
     label: Tensor
     converted: Tensor
 
@@ -35,6 +36,7 @@ def make_batch(f: Featurised, rows: np.ndarray) -> Batch:
         context=torch.from_numpy(f.context[rows]),
         bucket=torch.from_numpy(f.bucket[rows]),
         prior=torch.from_numpy(f.prior[rows]),
+        price=torch.from_numpy(f.price[rows]),
         label=torch.from_numpy(f.label[rows]),
         converted=torch.from_numpy(f.conversions.converted[rows]),
     )

@@ -59,6 +59,7 @@ class TrainConfig:
         head.setdefault("pair_attended", True)  # runs saved before the option had the inputs
         head.setdefault("cvr", False)  # ... and before the conversion tower
         head.setdefault("cvr_ad_term", False)  # ... and before its linear term on the ad
+        head.setdefault("cvr_price", False)  # ... and before it read the ad's price
         raw["head"] = HeadConfig.from_dict(head)
         raw["length_buckets"] = tuple(raw.get("length_buckets", (16, 32, 64)))
         return cls(**raw)

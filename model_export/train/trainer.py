@@ -75,6 +75,7 @@ def predict_all(model: CTRModel, source: TextSource, f: Featurised) -> Predictio
             torch.from_numpy(f.context[s]),
             torch.from_numpy(f.bucket[s]),
             torch.from_numpy(f.prior[s]),
+            torch.from_numpy(f.price[s]),
         )
         cvr = () if out.cvr_logit is None else (torch.sigmoid(out.cvr_logit).numpy(),)
         parts.append((torch.sigmoid(out.logit).numpy(), out.weights.numpy(), *cvr))
@@ -174,6 +175,7 @@ class Trainer:
                 batch.context,
                 batch.bucket,
                 batch.prior,
+                batch.price,
             )
             loss = self._loss(out, batch, rows)
             self.optimizer.zero_grad()

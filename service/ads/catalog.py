@@ -14,13 +14,12 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
-import orjson
 
 from service.errors import DependencyDown, Unavailable
 from service.features.text import AdText
 from service.runtime.model import LoadedModel
 from service.service_state import ServiceState
-from service.store.codec import encode_ad
+from service.store.codec import NO_PRICE, encode_ad, encode_ad_raw
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +91,7 @@ class AdCatalog:
         source: str,
     ) -> np.ndarray:  # fmt: skip
         vectors = await model.encode([t.encoder_input() for t in texts], deadline, source)
-        model.ad_cache.put(ids, vectors)
+        model.ad_cache.put(ids, vectors, [price_of(t) for t in texts])
         return vectors
 
     async def _store(
@@ -102,13 +101,11 @@ class AdCatalog:
         keys = self.svc.store.keys
         pairs: list[tuple[str, bytes]] = []
         for ad_id, text, vec in zip(ids, texts, vectors, strict=True):
-            pairs.append((keys.ad(model.version, ad_id), encode_ad(vec, model.version)))
-            pairs.append((keys.ad_raw(ad_id), raw_fields(text)))
+            pairs.append((keys.ad(model.version, ad_id), encode_ad(vec, model.version, text.price)))
+            pairs.append((keys.ad_raw(ad_id), encode_ad_raw(text)))
         await self.svc.store.write("put_ads", pairs, self.svc.settings.redis.ad_ttl_s)
 
 
-def raw_fields(text: AdText) -> bytes:
-    """An ad's text as Redis keeps it beside the vector (to rebuild vectors for a new model)."""
-    return orjson.dumps(
-        {"title": text.title, "description": text.description, "category": text.category}
-    )
+def price_of(text: AdText) -> float:
+    """The price as the stores keep it: NaN for none."""
+    return NO_PRICE if text.price is None else text.price

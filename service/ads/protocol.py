@@ -5,6 +5,11 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct
 
+PRICE_DOC = (
+    "what a conversion costs the buyer (the order value, in the currency of the training "
+    "data); a model trained with prices reads it beside the text, others ignore it"
+)
+
 ADS_EXAMPLE: dict[str, Any] = {
     "ads": [
         {
@@ -12,6 +17,7 @@ ADS_EXAMPLE: dict[str, Any] = {
             "title": "Trail running shoes",
             "description": "Light, waterproof, made for mud",
             "category": "Sport",
+            "price": 89.9,
         },
         {"ad_id": "ad-2002", "title": "Espresso machine", "category": "Kitchen"},
     ]
@@ -23,6 +29,7 @@ class Ad(Struct, gc=False):
     title: Annotated[str, Meta(min_length=1)]
     description: str = ""
     category: str = ""
+    price: Annotated[float, Meta(ge=0, description=PRICE_DOC)] | None = None
 
 
 class AdsRequest(Struct):

@@ -15,7 +15,7 @@ class AdsService:
     async def upsert(self, req: AdsRequest) -> AdsResponse:
         svc = self.catalog.svc
         deadline = svc.deadline_in(svc.settings.batch.write_timeout_ms / 1000)
-        texts = [AdText(a.title, a.description, a.category) for a in req.ads]
+        texts = [AdText(a.title, a.description, a.category, a.price) for a in req.ads]
         ids = [a.ad_id for a in req.ads]
         with svc.holder.use_all() as models:  # every loaded model gets its vectors
             seconds = await asyncio.gather(

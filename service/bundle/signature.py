@@ -13,6 +13,9 @@ ranker.onnx — flat pair layout: U users (requests), N candidate rows in all
     user_index      int64   (N,)       row of ``history`` each candidate belongs to
     ad_bucket       int64   (N,)       hashed ad id, 0 for ads unknown to the model
     ad_prior        float32 (N, 2)     service.features.prior.prior_features
+    ad_price        float32 (N, 2)     service.features.price.price_features (graphs exported
+                                       before prices lack it; the service feeds what the
+                                       graph takes)
     p_ctr           float32 (N,)       predicted click probability
     attention       float32 (N, H)     weight of each history item in the candidate's score
     p_cvr           float32 (N,)       probability that a click converts (only in bundles
@@ -29,6 +32,7 @@ RANKER_INPUTS = (
     "user_index",
     "ad_bucket",
     "ad_prior",
+    "ad_price",
 )
 RANKER_OUTPUTS = ("p_ctr", "attention")
 CVR_OUTPUT = "p_cvr"

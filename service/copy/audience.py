@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from service.bundle.loader import Bundle
+from service.features.price import price_features
 from service.features.prior import UNKNOWN_BUCKET, unknown_prior
 from service.rank.candidates import user_history
 from service.runtime.encoder import TextEncoder
@@ -208,8 +209,10 @@ class VariantScorer:
             return np.zeros((n, len(audience)), np.float32)
         buckets = np.full(n, UNKNOWN_BUCKET, np.int64)
         priors = np.tile(self.cold_prior, (n, 1))
+        prices = price_features(np.full(n, np.nan))  # pCTR does not read the price
         blocks = [PairBlock(audience.history[u], audience.mask[u], audience.context[u],
-                            vectors, buckets, priors) for u in range(len(audience))]  # fmt: skip
+                            vectors, buckets, priors, prices)
+                  for u in range(len(audience))]  # fmt: skip
         per_user = []
         for call in plan_calls(blocks, self.max_pairs):
             per_user += [

@@ -111,7 +111,7 @@ class VariantJobs:
 
     async def _ad_text(self, ad_id: str, req: VariantsRequest) -> AdText:
         """The request's fields over the text PUT /ads stored; 404 when neither has a title."""
-        stored: dict[str, str] = {}
+        stored: dict[str, Any] = {}
         if len(ad_id) <= self.svc.settings.limits.max_id_chars:
             raw = await self.svc.store.get_many("variants_ad", [self.svc.store.keys.ad_raw(ad_id)])
             stored = orjson.loads(raw[0]) if raw[0] else {}
@@ -121,7 +121,8 @@ class VariantJobs:
         if not merged.get("title"):
             raise NotFound(f"ad {ad_id} is unknown (no text stored by PUT /ads) and the "
                            "request gives no title")  # fmt: skip
-        return AdText(merged["title"], merged.get("description", ""), merged.get("category", ""))
+        return AdText(merged["title"], merged.get("description", ""), merged.get("category", ""),
+                      stored.get("price"))  # fmt: skip
 
     # ------------------------------------------------------------ one job
 
@@ -175,7 +176,7 @@ class VariantJobs:
             if not len(audience):
                 raise JobFailed(f"no user of the audience has behaviour stored for model "
                                 f"{model.version} ({audience.skipped} skipped)")  # fmt: skip
-            texts = [text, *(AdText(t, d, text.category) for t, d in generated.kept)]
+            texts = [text, *(AdText(t, d, text.category, text.price) for t, d in generated.kept)]
             scorer = VariantScorer.from_model(model, self.svc.settings.batch.call_max_pairs)
             p = scorer.score([t.encoder_input() for t in texts], audience)
         score_s = time.perf_counter() - started

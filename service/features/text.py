@@ -30,11 +30,13 @@ def item_text(text: str) -> str:
 
 @dataclass(frozen=True)
 class AdText:
-    """What an ad says (empty strings where a part is missing)."""
+    """What an ad says (empty strings where a part is missing), and its price if it has one
+    (``service.features.price``: a number the model reads beside the text)."""
 
     title: str
     description: str = ""
     category: str = ""
+    price: float | None = None
 
     def encoder_input(self) -> str:
         return ad_text(self.title, self.description, self.category)

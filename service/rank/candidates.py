@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from service.features.price import price_features
 from service.runtime.pairs import PairBlock
 from service.store.codec import UserMatrix
 
@@ -33,13 +34,17 @@ class Candidates:
     have: np.ndarray  # (n,) bool
     buckets: np.ndarray  # (n,) int64
     priors: np.ndarray  # (n, 2) float32
+    prices: np.ndarray  # (n,) float32, NaN where unknown
 
     def missing(self) -> list[int]:
         return np.flatnonzero(~self.have).tolist()
 
-    def fill(self, positions: Sequence[int], vectors: Sequence[np.ndarray]) -> None:
-        for i, vec in zip(positions, vectors, strict=True):
+    def fill(
+        self, positions: Sequence[int], vectors: Sequence[np.ndarray], prices: Sequence[float]
+    ) -> None:
+        for i, vec, price in zip(positions, vectors, prices, strict=True):
             self.vectors[i] = vec
+            self.prices[i] = price
             self.have[i] = True
 
     def model_rows(self) -> np.ndarray:
@@ -48,10 +53,11 @@ class Candidates:
     def block(self, history: np.ndarray, mask: np.ndarray, context: np.ndarray) -> PairBlock:
         """The ranker rows of the candidates that have a vector."""
         if self.have.all():
-            return PairBlock(history, mask, context, self.vectors, self.buckets, self.priors)
+            return PairBlock(history, mask, context, self.vectors, self.buckets, self.priors,
+                             price_features(self.prices))  # fmt: skip
         rows = self.model_rows()
         return PairBlock(history, mask, context, self.vectors[rows], self.buckets[rows],
-                         self.priors[rows])  # fmt: skip
+                         self.priors[rows], price_features(self.prices[rows]))  # fmt: skip
 
 
 def prior_pctr(priors: np.ndarray) -> np.ndarray:

@@ -85,7 +85,8 @@ def _text(c: Candidate, where: str, limits: LimitSettings) -> AdText:
     parts = [c.title or "", c.description or "", c.category or ""]
     for name, value in zip(TEXT_FIELDS, parts, strict=True):
         check_text(f"{where}.{name}", value, limits.max_text_chars)
-    return AdText(*parts)
+    title, description, category = parts
+    return AdText(title, description, category, c.price)
 
 
 def _bids(bids: list[float | None]) -> np.ndarray | None:

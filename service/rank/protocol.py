@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from service.ads.protocol import PRICE_DOC
+
 Id = Annotated[str, Meta(min_length=1)]
 ContextValue = str | int | float | bool | None
 
@@ -48,6 +50,7 @@ RANK_EXAMPLE: dict[str, Any] = {
             "title": "Trail running shoes",
             "description": "Light, waterproof, made for mud",
             "category": "Sport",
+            "price": 89.9,
         },
     ],
     "top_k": 2,
@@ -75,6 +78,8 @@ class Candidate(Struct, gc=False):  # holds no containers: never in a cycle
     )
     description: str | None = None
     category: str | None = None
+    price: Annotated[float, Meta(ge=0, description=PRICE_DOC + "; read with the text of a new "
+                                 "ad")] | None = None  # fmt: skip
 
 
 class RankRequest(Struct, gc=False):  # nothing refers back to it: never in a cycle

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from service.ads.catalog import AdCatalog
+from service.ads.catalog import AdCatalog, price_of
 from service.errors import NotReady, Overloaded, Unavailable
 from service.experiments.arms import Arm
 from service.experiments.exposures import ExposureLog
@@ -198,17 +198,18 @@ class RankRun:
         self.service.hits.inc(hits)
         if hits < len(ad_ids):
             self.service.misses.inc(len(ad_ids) - hits)
-        return Candidates(ad_ids, got.vectors, got.have, buckets, priors)
+        return Candidates(ad_ids, got.vectors, got.have, buckets, priors, got.prices)
 
     def _fill_from_store(
         self, cands: Candidates, misses: list[int], blobs: list[bytes | None]
     ) -> None:
         found = read_ads(blobs, self.model.version, self.d)
-        pos = [i for i, v in zip(misses, found, strict=True) if v is not None]
-        vecs = [v for v in found if v is not None]
+        pos = [i for i, ad in zip(misses, found, strict=True) if ad is not None]
+        ads = [ad for ad in found if ad is not None]
         if pos:
-            cands.fill(pos, vecs)
-            self.model.ad_cache.put([cands.ad_ids[i] for i in pos], np.vstack(vecs))
+            vecs, prices = [ad.vector for ad in ads], [ad.price for ad in ads]
+            cands.fill(pos, vecs, prices)
+            self.model.ad_cache.put([cands.ad_ids[i] for i in pos], np.vstack(vecs), prices)
 
     async def _encode_new(self, cands: Candidates) -> None:
         """Vectors of the unknown ads that came with text, as far as the deadline allows.
@@ -237,7 +238,8 @@ class RankRun:
         done = [(i, f.result()) for i, f in zip(rows, pending, strict=True) if f.done()]
         found = [(i, v) for i, v in done if v is not None]
         if found:
-            cands.fill([i for i, _ in found], [v for _, v in found])
+            cands.fill([i for i, _ in found], [v for _, v in found],
+                       [price_of(texts[i]) for i, _ in found])  # fmt: skip
         if len(done) < len(rows):
             self.reasons.append(ENCODER_DEADLINE)
         elif len(found) < len(rows):

@@ -27,6 +27,7 @@ class PairBlock:
     candidates: np.ndarray  # (n, d) float32
     ad_bucket: np.ndarray  # (n,) int64
     ad_prior: np.ndarray  # (n, 2) float32
+    ad_price: np.ndarray  # (n, 2) float32, service.features.price
 
     @property
     def n_pairs(self) -> int:
@@ -44,6 +45,7 @@ def assemble_pairs(blocks: Sequence[PairBlock]) -> RankerInputs:
         user_index=np.repeat(np.arange(len(blocks), dtype=np.int64), counts),
         ad_bucket=np.concatenate([b.ad_bucket for b in blocks]),
         ad_prior=np.concatenate([b.ad_prior for b in blocks]),
+        ad_price=np.concatenate([b.ad_price for b in blocks]),
     )
 
 

@@ -96,3 +96,10 @@ def run_graph(
         binding.bind_output(name)
     session.run_with_iobinding(binding)
     return binding.copy_outputs_to_cpu()
+
+
+def taken_feeds(sess: ort.InferenceSession, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The feeds a session's graph takes: exporters leave out inputs a model does not read
+    (``ad_price`` of a ranker without a conversion tower), and older graphs lack newer ones."""
+    taken = {i.name for i in sess.get_inputs()}
+    return {name: value for name, value in feeds.items() if name in taken}

@@ -23,13 +23,15 @@ class RankerInputs:
     user_index: np.ndarray  # (N,) int64
     ad_bucket: np.ndarray  # (N,) int64
     ad_prior: np.ndarray  # (N, 2) float32
+    ad_price: np.ndarray  # (N, 2) float32
 
     @property
     def n_pairs(self) -> int:
         return int(self.candidates.shape[0])
 
-    def feeds(self) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name) for name in RANKER_INPUTS}
+    def feeds(self, names: Sequence[str] = RANKER_INPUTS) -> dict[str, np.ndarray]:
+        """The arrays of the inputs a graph takes (``ad_price`` is new: older graphs lack it)."""
+        return {name: getattr(self, name) for name in names}
 
 
 class RankerOutput(NamedTuple):
@@ -46,6 +48,7 @@ class Ranker:
         has_cvr: bool = False,
     ):  # fmt: skip
         self.session = session
+        self.inputs = tuple(i.name for i in session.get_inputs())
         self.d = d
         self.history_len = history_len
         self.n_ctx = n_ctx
@@ -73,8 +76,8 @@ class Ranker:
 
     def run(self, inputs: RankerInputs) -> RankerOutput:
         """pCTR, attention and (with a conversion tower) pCVR, as float32."""
-        out = [np.asarray(a, np.float32) for a in run_graph(self.session, inputs.feeds(),
-                                                            self.outputs)]  # fmt: skip
+        feeds = inputs.feeds(self.inputs)
+        out = [np.asarray(a, np.float32) for a in run_graph(self.session, feeds, self.outputs)]
         return RankerOutput(out[0], out[1], out[2] if len(out) > 2 else None)
 
     def dummy_inputs(self, users: int, pairs: int) -> RankerInputs:
@@ -88,6 +91,7 @@ class Ranker:
             user_index=np.arange(pairs, dtype=np.int64) % users,
             ad_bucket=np.zeros(pairs, np.int64),
             ad_prior=np.zeros((pairs, 2), np.float32),
+            ad_price=np.zeros((pairs, 2), np.float32),
         )
 
     def warmup(self, shapes: Sequence[tuple[int, int]] = ((1, 1), (1, 100), (8, 800))) -> None:

@@ -1,9 +1,10 @@
 """The in-process cache of ad vectors (per model), laid out for gathering.
 
-Vectors live in one preallocated (capacity, d) float32 array, so a request's known ads become
-its candidate rows with one dict lookup per ad and one fancy-index — no per-ad Python objects
-or ``vstack`` on the hot path. Each slot also keeps the ad's row in the model's prior table
-(``prior_rows``, looked up when the ad is put), so a cached ad costs one dict lookup, not two.
+Vectors live in one preallocated (capacity, d) float32 array (prices beside them), so a
+request's known ads become its candidate rows with one dict lookup per ad and one fancy-index —
+no per-ad Python objects or ``vstack`` on the hot path. Each slot also keeps the ad's row in
+the model's prior table (``prior_rows``, looked up when the ad is put), so a cached ad costs
+one dict lookup, not two.
 Slots are reused in insertion order (FIFO); entries expire after ``ttl_s`` so an ad updated
 through another worker is re-read from Redis.
 """
@@ -24,6 +25,7 @@ class Gathered:
     vectors: np.ndarray  # (n, d) float32, a copy; zero rows where ``have`` is False
     have: np.ndarray  # (n,) bool
     prior_rows: np.ndarray  # (n,) int64, every ad's row in the prior table
+    prices: np.ndarray  # (n,) float32, NaN where the ad has none or ``have`` is False
 
 
 class AdCache:
@@ -36,6 +38,7 @@ class AdCache:
         self._look_up_prior_rows = prior_rows
         self._clock = clock
         self.vectors = np.zeros((self.capacity, d), dtype=np.float32)
+        self.prices = np.full(self.capacity, np.nan, dtype=np.float32)
         self._slot_prior_row = np.zeros(self.capacity, dtype=np.int64)
         self._expires = np.zeros(self.capacity, dtype=np.float64)
         self._slot: dict[str, int] = {}
@@ -50,16 +53,19 @@ class AdCache:
         rows = self.rows(ad_ids)
         have = rows >= 0
         if have.all():  # the usual case under load: fancy-indexes, nothing to fill in
-            return Gathered(self.vectors[rows], have, self._slot_prior_row[rows])
+            return Gathered(self.vectors[rows], have, self._slot_prior_row[rows],
+                            self.prices[rows])  # fmt: skip
         vectors = np.zeros((len(ad_ids), self.vectors.shape[1]), np.float32)
         prior_rows = np.zeros(len(ad_ids), np.int64)
+        prices = np.full(len(ad_ids), np.nan, np.float32)
         if have.any():
             slots = rows[have]
             vectors[have] = self.vectors[slots]
             prior_rows[have] = self._slot_prior_row[slots]
+            prices[have] = self.prices[slots]
         missing = np.flatnonzero(~have)
         prior_rows[missing] = self._look_up_prior_rows([ad_ids[i] for i in missing.tolist()])
-        return Gathered(vectors, have, prior_rows)
+        return Gathered(vectors, have, prior_rows, prices)
 
     def rows(self, ad_ids: Sequence[str]) -> np.ndarray:
         """Slot of each ad, ``MISS`` (-1) where absent or expired."""
@@ -70,9 +76,9 @@ class AdCache:
         rows[self._expires[rows] < self._clock()] = MISS  # a miss (-1) reads the last slot
         return rows
 
-    def put(self, ad_ids: Sequence[str], vectors: np.ndarray) -> None:
-        """Store (or refresh) ads. Callers copy what they gathered before putting: a put may
-        reuse the slots of the oldest entries."""
+    def put(self, ad_ids: Sequence[str], vectors: np.ndarray, prices: Sequence[float]) -> None:
+        """Store (or refresh) ads with their prices (NaN: none). Callers copy what they
+        gathered before putting: a put may reuse the slots of the oldest entries."""
         if self.capacity == 0:
             return
         expires = self._clock() + self.ttl_s
@@ -82,6 +88,7 @@ class AdCache:
             if slot is None:
                 slot = self._take_slot(ad_id)
             self.vectors[slot] = vectors[i]
+            self.prices[slot] = prices[i]
             self._slot_prior_row[slot] = prior_rows[i]
             self._expires[slot] = expires
 

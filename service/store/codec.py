@@ -4,7 +4,8 @@ User matrix:  header ``<4sBBHHI`` = magic b"ADRU", format, dtype (1 = fp16), d, 
               crc32 of the model version; then n × d fp16 (newest item first);
               then the n item ids, UTF-8, joined by "\\x1f".
 Ad vector:    header ``<4sBBHI`` = magic b"ADRA", format, dtype, d, crc32 of the version;
-              then d fp16.
+              then d fp16; format 2 then the ad's price, float32 (NaN: none). Format 1 (no
+              price) still reads, as an ad without a price.
 """
 
 import struct
@@ -15,11 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
+from service.features.text import AdText
+
 FORMAT = 1
+AD_FORMAT = 2  # the vector, then the price
 DTYPE_FP16 = 1
 _USER = struct.Struct("<4sBBHHI")
 _AD = struct.Struct("<4sBBHI")
 _ID_SEP = "\x1f"
+_PRICE = np.dtype("<f4")
+NO_PRICE = float("nan")
 
 
 class CodecError(ValueError):
@@ -59,19 +65,38 @@ def decode_user(blob: bytes, version: str, d: int) -> UserMatrix:
     return UserMatrix(vectors, ids)
 
 
-def encode_ad(vector: np.ndarray, version: str) -> bytes:
-    header = _AD.pack(b"ADRA", FORMAT, DTYPE_FP16, vector.shape[0], version_tag(version))
-    return header + vector.astype("<f2", copy=False).tobytes()
+@dataclass(frozen=True)
+class StoredAd:
+    vector: np.ndarray  # (d,) float16 as stored; float32 from ``read_ads``
+    price: float  # NaN where the ad has none
 
 
-def decode_ad(blob: bytes, version: str, d: int) -> np.ndarray:
+def encode_ad(vector: np.ndarray, version: str, price: float | None = None) -> bytes:
+    header = _AD.pack(b"ADRA", AD_FORMAT, DTYPE_FP16, vector.shape[0], version_tag(version))
+    stored_price = np.array(NO_PRICE if price is None else price, _PRICE)
+    return header + vector.astype("<f2", copy=False).tobytes() + stored_price.tobytes()
+
+
+def encode_ad_raw(text: AdText) -> bytes:
+    """An ad's text and price as JSON, kept beside its vectors (to rebuild them for a new
+    model)."""
+    fields = {"title": text.title, "description": text.description, "category": text.category}
+    return orjson.dumps(fields if text.price is None else fields | {"price": text.price})
+
+
+def decode_ad(blob: bytes, version: str, d: int) -> StoredAd:
     _check(len(blob) >= _AD.size, "ad vector shorter than its header")
     magic, fmt, dtype, dim, tag = _AD.unpack_from(blob)
-    _check(magic == b"ADRA" and fmt == FORMAT and dtype == DTYPE_FP16, "not an ad vector")
+    _check(magic == b"ADRA" and fmt in (1, AD_FORMAT) and dtype == DTYPE_FP16,
+           "not an ad vector")  # fmt: skip
     _check(dim == d, f"ad vector has d={dim}, model wants {d}")
     _check(tag == version_tag(version), "ad vector belongs to another model version")
-    _check(len(blob) == _AD.size + d * 2, "ad vector has the wrong length")
-    return np.frombuffer(blob, dtype="<f2", count=d, offset=_AD.size)
+    end = _AD.size + d * 2
+    _check(len(blob) == end + (_PRICE.itemsize if fmt == AD_FORMAT else 0),
+           "ad vector has the wrong length")  # fmt: skip
+    vector = np.frombuffer(blob, dtype="<f2", count=d, offset=_AD.size)
+    price = float(np.frombuffer(blob, _PRICE, 1, end)[0]) if fmt == AD_FORMAT else NO_PRICE
+    return StoredAd(vector, price)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -117,14 +142,15 @@ def read_user(blob: bytes | None, version: str, d: int) -> UserMatrix | None:
         return None
 
 
-def read_ads(blobs: Sequence[bytes | None], version: str, d: int) -> list[np.ndarray | None]:
-    """Ad vectors as float32 (None where absent or unreadable)."""
-    out: list[np.ndarray | None] = []
+def read_ads(blobs: Sequence[bytes | None], version: str, d: int) -> list[StoredAd | None]:
+    """Ads with float32 vectors (None where absent or unreadable)."""
+    out: list[StoredAd | None] = []
     for blob in blobs:
         try:
-            out.append(None if blob is None else decode_ad(blob, version, d).astype(np.float32))
+            ad = None if blob is None else decode_ad(blob, version, d)
         except CodecError:
-            out.append(None)
+            ad = None
+        out.append(None if ad is None else StoredAd(ad.vector.astype(np.float32), ad.price))
     return out
 
 

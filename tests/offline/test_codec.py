@@ -33,7 +33,15 @@ def test_user_matrix_round_trip_and_version_check() -> None:
 
 def test_ad_vector_round_trip_and_refusals() -> None:
     vec = np.arange(4, dtype=np.float16)
-    assert np.array_equal(decode_ad(encode_ad(vec, "v1"), "v1", 4), vec)
+    priced = decode_ad(encode_ad(vec, "v1", 89.9), "v1", 4)
+    assert np.array_equal(priced.vector, vec) and priced.price == pytest.approx(89.9)
+    assert np.isnan(decode_ad(encode_ad(vec, "v1"), "v1", 4).price)
+    format_1 = encode_ad(vec, "v1")[:-4]  # written before prices: header, vector
+    format_1 = format_1[:4] + b"\x01" + format_1[5:]
+    assert np.array_equal(decode_ad(format_1, "v1", 4).vector, vec)
+    assert np.isnan(decode_ad(format_1, "v1", 4).price)
+    with pytest.raises(CodecError, match="wrong length"):
+        decode_ad(encode_ad(vec, "v1")[:-2], "v1", 4)
     with pytest.raises(CodecError):
         decode_ad(b"xx", "v1", 4)
     with pytest.raises(CodecError, match="not an ad vector"):

@@ -63,7 +63,7 @@ def test_load_writes_the_service_layout(tiny_bundle: Path, redis_server, tmp_pat
     encoder = TextEncoder.from_bundle(bundle)
     expected = encoder.encode([ad_text("Trail shoes", "20% off", "sports")])[0]
     stored = decode_ad(client.get(keys.ad(version, "a1")), version, d)
-    assert np.allclose(stored, expected.astype(np.float16), atol=1e-3)
+    assert np.allclose(stored.vector, expected.astype(np.float16), atol=1e-3)
 
     matrix = decode_user(client.get(keys.user(version, "u1")), version, d)
     assert matrix.item_ids == tuple(f"i{k}" for k in range(39, 39 - h, -1))  # newest first

@@ -7,6 +7,7 @@ import torch
 from model_export.model.clusters import TopicClusters
 from model_export.model.ranker import HeadConfig, RankingHead
 from model_export.train.config import TrainConfig
+from service.features.price import price_features
 
 SIZES = (3, 5, 2)
 
@@ -71,10 +72,11 @@ def test_the_serving_layout_scores_as_the_training_layout(
     user_index = torch.tensor([0, 0, 1, 2, 2, 2])
     n = len(user_index)
     candidates, bucket, prior = torch.randn(n, d), torch.randint(0, 7, (n,)), torch.randn(n, 2)
-    flat = head(history, mask, context, candidates, user_index, bucket, prior)
+    price = torch.randn(n, 2)
+    flat = head(history, mask, context, candidates, user_index, bucket, prior, price)
     h_rows = history[user_index]
     rows = head.score(head.item_keys(h_rows), h_rows, mask[user_index], context[user_index],
-                      candidates, None, bucket, prior)  # fmt: skip
+                      candidates, None, bucket, prior, price)  # fmt: skip
     for a, b in zip(flat, rows, strict=True):
         assert torch.allclose(a, b, atol=1e-6)
 
@@ -141,13 +143,33 @@ def test_the_conversion_towers_ad_term_moves_the_conversion_logit_by_the_ads_own
         torch.zeros(3, dtype=torch.long),
         torch.zeros(3, 2),
     )
-    before = head(history, mask, context, candidates, user_index, bucket, prior)
+    price = torch.from_numpy(price_features(np.array([9.0, np.nan, 900.0])))
+    before = head(history, mask, context, candidates, user_index, bucket, prior, price)
     torch.nn.init.normal_(head.cvr_tower.ad_term.weight)
-    after = head(history, mask, context, candidates, user_index, bucket, prior)
+    after = head(history, mask, context, candidates, user_index, bucket, prior, price)
     assert torch.equal(before.logit, after.logit)  # the click is untouched
     expected = candidates @ head.cvr_tower.ad_term.weight[0]
     assert torch.allclose(after.cvr_logit - before.cvr_logit, expected, atol=1e-6)
     assert make_head(cvr_ad_term=False).cvr_tower.ad_term is None
+
+
+@torch.no_grad()
+def test_the_conversion_towers_price_term_reads_the_price_and_the_click_does_not() -> None:
+    head = make_head(pair_attended=False)
+    assert head.cvr_tower is not None and head.cvr_tower.price_term is not None
+    history, mask = torch.randn(2, 4, 16), torch.ones(2, 4)
+    context, user_index = torch.tensor([[0, 4, 1], [2, 0, 0]]), torch.tensor([0, 0, 1])
+    args = (torch.randn(3, 16), user_index, torch.zeros(3, dtype=torch.long), torch.zeros(3, 2))
+    price = torch.from_numpy(price_features(np.array([9.0, np.nan, 900.0])))
+    with torch.no_grad():
+        head.cvr_tower.price_term.weight.copy_(torch.tensor([[-0.8, 0.1]]))
+    priced = head(history, mask, context, *args, price)
+    unpriced = head(history, mask, context, *args, torch.zeros(3, 2))
+    assert torch.equal(priced.logit, unpriced.logit)
+    moved = (priced.cvr_logit - unpriced.cvr_logit).tolist()
+    assert moved[1] == 0.0  # no price reads as none at all
+    assert moved[0] > 0 > moved[2]  # the dear one converts less, the cheap one more
+    assert make_head(cvr_price=False).cvr_tower.price_term is None
 
 
 def test_a_run_saved_before_the_ad_term_loads_without_it() -> None:

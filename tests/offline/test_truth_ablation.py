@@ -39,7 +39,9 @@ def test_gate_weights_are_the_attention_per_gate(
     )
     f = subset(feats, feats.rows("test"))
     vectors = run.text_source(feats).all_vectors(run.model)
-    args = [torch.from_numpy(a) for a in (f.ad_text, f.history, f.context, f.bucket, f.prior)]
+    args = [
+        torch.from_numpy(a) for a in (f.ad_text, f.history, f.context, f.bucket, f.prior, f.price)
+    ]
     with torch.no_grad():
         attention = run.model(vectors, *args).weights
         gates = run.model.gate_weights(vectors, args[0], args[1])

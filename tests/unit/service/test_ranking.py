@@ -171,19 +171,22 @@ def test_stored_values_of_another_model_version_read_as_absent() -> None:
     assert read_user(blob, "v1", 3) is not None
     assert read_user(blob, "v2", 3) is None
     assert read_user(b"garbage", "v1", 3) is None
-    ads = read_ads([encode_ad(np.ones(3), "v1"), None, encode_ad(np.ones(3), "v2")], "v1", 3)
-    assert ads[0] is not None and ads[0].dtype == np.float32 and ads[1] is None and ads[2] is None
+    ads = read_ads([encode_ad(np.ones(3), "v1", 9.5), None, encode_ad(np.ones(3), "v2")], "v1", 3)
+    assert ads[0] is not None and ads[0].vector.dtype == np.float32 and ads[0].price == 9.5
+    assert ads[1] is None and ads[2] is None
 
 
 def test_candidates_block_keeps_the_rows_with_vectors() -> None:
     have = np.array([True, False, False])
     zeros = np.zeros((3, 2), np.float32)
-    cands = Candidates(["a", "b", "c"], zeros.copy(), have, np.arange(3), zeros.copy())
+    no_price = np.full(3, np.nan, np.float32)
+    cands = Candidates(["a", "b", "c"], zeros.copy(), have, np.arange(3), zeros.copy(), no_price)
     assert cands.missing() == [1, 2]
-    cands.fill([2], [np.ones(2)])
+    cands.fill([2], [np.ones(2)], [99.0])
     block = cands.block(
         np.zeros((4, 2), np.float32), np.zeros(4, np.float32), np.zeros(1, np.int64)
     )
     assert block.n_pairs == 2 and block.ad_bucket.tolist() == [0, 2]
     assert block.candidates.tolist() == [[0, 0], [1, 1]]
+    assert block.ad_price[:, 1].tolist() == [0, 1]  # a has no price, c has one
     assert prior_pctr(np.array([[0.0, 1.0]]))[0] == pytest.approx(0.5)
