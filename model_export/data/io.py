@@ -41,7 +41,7 @@ from service.features.context import time_context
 
 MAX_EXAMPLES = 10
 MAX_TS = 10**11  # unix seconds before the year 5138; larger values are milliseconds
-AD_KEYS = frozenset({"ad_id", "title", "description", "category"})
+AD_KEYS = frozenset({"ad_id", "title", "description", "category", "price"})
 EVENT_KEYS = frozenset({"user_id", "item_id", "text", "type", "ts"})
 IMPRESSION_KEYS = frozenset(
     {"user_id", "ad_id", "ts", "label", "context", "p_true", "converted", "conversion_ts"}
@@ -49,7 +49,7 @@ IMPRESSION_KEYS = frozenset(
 USER_KEYS = frozenset({"user_id", "attributes"})
 
 Context = dict[str, str | int]
-Ad = tuple[str, str, str, str]
+Ad = tuple[str, str, str, str, float]
 Event = tuple[str, str, str, str, int]
 Impression = tuple[str, str, int, int, float, Context]
 Conversion = tuple[int | None, int | None]  # converted, conversion_ts: None where absent
@@ -189,6 +189,16 @@ def parse_p_true(row: Mapping[str, object]) -> float:
     raise RowError("p_true", "must be a number in [0, 1]", value)
 
 
+def parse_price(row: Mapping[str, object]) -> float:
+    """The ad's price, a number ≥ 0; NaN when absent or null."""
+    value = row.get("price")
+    if value is None:
+        return float("nan")
+    if type(value) in (int, float) and value >= 0:  # type: ignore[operator]
+        return float(value)  # type: ignore[arg-type]
+    raise RowError("price", "must be a number ≥ 0", value)
+
+
 def parse_attributes(value: object, name: str) -> Context:
     """A context-like object ``{field: str | int}``; null values are dropped."""
     if type(value) is not dict:
@@ -210,13 +220,14 @@ def _need_object(row: object) -> Mapping[str, object]:
 
 
 def parse_ad(row: object) -> Ad:
-    """``(ad_id, title, description, category)`` of an ads.jsonl row."""
+    """``(ad_id, title, description, category, price)`` of an ads.jsonl row."""
     row = _need_object(row)
     return (
         parse_id(row, "ad_id"),
         parse_str(row, "title", required=True),
         parse_str(row, "description", required=False),
         parse_str(row, "category", required=False),
+        parse_price(row),
     )
 
 
@@ -425,7 +436,9 @@ def _frame(rows: _Rows[Any], names: list[str], typed: Mapping[str, object]) -> p
 
 def _read_ads(reader: _Reader, path: Path) -> pd.DataFrame:
     rows = reader.rows(path, parse_ad, AD_KEYS, _unique("ad_id"))
-    return _frame(rows, ["ad_id", "title", "description", "category"], {})
+    price = np.array(rows.column(4), dtype=np.float64)
+    typed = {"price": price} if np.isfinite(price).any() else {}  # no column without prices
+    return _frame(rows, ["ad_id", "title", "description", "category"], typed)
 
 
 def _read_events(reader: _Reader, path: Path) -> pd.DataFrame:

@@ -77,6 +77,8 @@ def test_long_texts_are_422_naming_the_field(client: httpx.Client) -> None:
 def test_bad_ads_and_events_bodies_are_422(client: httpx.Client) -> None:
     assert_error(client.put("/ads", json={"ads": [{"ad_id": "a"}]}), 422, "invalid_request",
                  "ads.0.title")  # fmt: skip
+    negative = {"ads": [{"ad_id": "a", "title": "Shoes", "price": -5}]}
+    assert_error(client.put("/ads", json=negative), 422, "invalid_request", "ads.0.price")
     assert_error(client.post("/events", json={"events": [{"user_id": "u"}]}), 422,
                  "invalid_request", "events.0.item_id")  # fmt: skip
     assert_error(client.post("/admin/reload", content=b"{oops"), 422, "invalid_request")

@@ -184,7 +184,7 @@ def test_load_writes_into_the_cluster(
     version, d = bundle.version, bundle.manifest.dims.d
     keys = KeyLayout(prefix)
     with redis.cluster.RedisCluster.from_url(redis_cluster.url) as rc:
-        assert decode_ad(rc.get(keys.ad(version, "a2")), version, d).shape == (d,)
+        assert decode_ad(rc.get(keys.ad(version, "a2")), version, d).vector.shape == (d,)
         for user in ("u1", "u2"):
             matrix = decode_user(rc.get(keys.user(version, user)), version, d)
             raw = decode_history(rc.get(keys.history(user)))

@@ -22,6 +22,7 @@ from model_export.model.ranker import HeadConfig
 from model_export.train.arrays import FeatureSpec
 from model_export.train.config import TrainConfig
 from model_export.train.run import Run, load_run, train_run
+from service.features.price import price_features
 from service.features.prior import ad_bucket, prior_features, unknown_prior
 from service.features.tokens import bucket_length, pad_batch
 
@@ -58,6 +59,7 @@ def build_tiny_bundle(
 class Candidate:
     ad_id: str
     text: str  # service.features.text.ad_text of the ad
+    price: float | None = None
 
 
 def reference_pctr(
@@ -68,7 +70,20 @@ def reference_pctr(
     ts: float,
     fp16: bool = True,
 ) -> np.ndarray:
-    """pCTR of ``candidates`` for one user in PyTorch, featurised as the service does.
+    """pCTR of ``candidates`` for one user in PyTorch (``reference_scores``)."""
+    return reference_scores(bundle_dir, history_texts, candidates, context, ts, fp16)[0]
+
+
+def reference_scores(
+    bundle_dir: Path,
+    history_texts: Sequence[str],
+    candidates: Sequence[Candidate],
+    context: Mapping[str, object],
+    ts: float,
+    fp16: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """pCTR and pCVR (None without a conversion tower) of ``candidates`` for one user in
+    PyTorch, featurised as the service does.
 
     ``history_texts`` newest first (at most H are used); ``fp16`` rounds text vectors the way
     Redis stores them.
@@ -92,8 +107,10 @@ def reference_pctr(
             torch.zeros(len(candidates), dtype=torch.int64),
             bucket,
             prior,
+            torch.from_numpy(price_features(np.array([c.price or np.nan for c in candidates]))),
         )
-    return torch.sigmoid(out.logit).numpy()
+    p_cvr = None if out.cvr_logit is None else torch.sigmoid(out.cvr_logit).numpy()
+    return torch.sigmoid(out.logit).numpy(), p_cvr
 
 
 def _vectors(run: Run, texts: Sequence[str], fp16: bool) -> torch.Tensor:

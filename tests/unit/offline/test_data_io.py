@@ -474,3 +474,15 @@ def test_single_file_skip_mode_reports_into_the_given_report(tmp_path: Path) -> 
     assert len(events) == 0
     assert report.skipped == {"events.jsonl": {"field 'type': missing (required)": 1}}
     assert str(report) == report.format()
+
+
+def test_ads_prices_are_numbers_at_least_zero_and_optional(tmp_path: Path) -> None:
+    rows = [{"ad_id": "a1", "title": "Shoes", "price": 89.9}, {"ad_id": "a2", "title": "Hat"},
+            {"ad_id": "a3", "title": "Bag", "price": -1}, {"ad_id": "a4", "title": "Cap",
+                                                             "price": "cheap"}]  # fmt: skip
+    (tmp_path / "ads.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in rows) + b"\n")
+    report = ReadReport()
+    ads = read_ads(tmp_path / "ads.jsonl", skip_invalid=True, report=report)
+    assert ads["ad_id"].tolist() == ["a1", "a2"]
+    assert ads["price"].iloc[0] == 89.9 and np.isnan(ads["price"].iloc[1])
+    assert report.skipped["ads.jsonl"] == {"field 'price': must be a number ≥ 0": 2}

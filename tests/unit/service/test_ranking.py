@@ -63,6 +63,15 @@ def test_fast_parse_reads_a_full_request() -> None:
     assert req.context == {"device": "mobile", "hour": 3}
 
 
+def test_a_new_ads_price_comes_with_its_text_and_is_a_number_at_least_zero() -> None:
+    req = request(candidates=[{"ad_id": "a"}, {"ad_id": "b", "title": "T", "price": 89.9}])
+    assert req.texts == {1: AdText("T", "", "", 89.9)}
+    with pytest.raises(InvalidRequest, match=r"candidates\.0\.price"):
+        request(candidates=[{"ad_id": "a", "title": "T", "price": -1}])
+    with pytest.raises(InvalidRequest, match=r"candidates\.0\.price"):
+        request(candidates=[{"ad_id": "a", "title": "T", "price": "9.99"}])
+
+
 def test_values_of_another_json_type_are_refused_naming_the_field() -> None:
     """The schema says number, boolean, integer: a string or a number in their place is a
     caller's bug, refused as the schema says (no lax coercion)."""
