@@ -1,18 +1,23 @@
 """What a model could reach on the synthetic conversions: the oracle with its latents unknown.
 
-    .venv/bin/python -m model_export.evaluate.cvr_ceiling data/synth-default
+    .venv/bin/python -m model_export.evaluate.cvr_ceiling data/synth-default [--run RUN]
 
 The conversion truth (``synth_conversion``) has two latents that no log line carries: a
 per-user purchase intent and a per-ad landing quality. A model can learn them only from the
 few conversions each user and ad has. This scores the test split with the best prediction
 that does not know them: the true conversion probability averaged over each unknown latent's
 distribution (``marginal_sigmoid``), times the true click probability. Its CVR and CTCVR AUCs
-are a ceiling for any model of the log, which the oracle's (the whole truth) are not.
+are a ceiling for any model of the log, which the oracle's (the whole truth) are not. The
+ad's price is visible (a number in the log's ads) but a scorer without it is shown too.
+
+With ``--run``, a trained run's scores beside them, and each of its two towers with the
+other replaced by the truth: which of pCTR and pCVR costs the CTCVR AUC.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,7 +28,9 @@ from model_export.data.sources import load_source, split_for
 from model_export.data.synth_conversion import PRICE_WEIGHT
 from model_export.data.synth_world import SynthWorld, load_world
 from model_export.evaluate.metrics import auc, expected_auc
-from model_export.train.run import DEFAULT_CACHE
+from model_export.train.arrays import featurise, subset
+from model_export.train.run import DEFAULT_CACHE, load_run
+from model_export.train.trainer import predict_all
 
 HERMITE_NODES = 48
 
@@ -78,6 +85,31 @@ def ceilings(log: ClickLog, split: np.ndarray, world: SynthWorld) -> dict[str, d
     return out
 
 
+def run_rows(
+    run_dir: Path, log: ClickLog, split: np.ndarray, cache_dir: Path = DEFAULT_CACHE
+) -> dict[str, dict[str, float]]:
+    """A run's CVR E[AUC] and CTCVR AUC and E[AUC] on the test split; and with its pCVR, or
+    its pCTR, replaced by the truth."""
+    run = load_run(run_dir)
+    feats, _ = featurise(log, split, run.cfg.history_len, run.spec.prior_alpha, run.spec)
+    test = subset(feats, feats.rows("test"))
+    own = predict_all(run.model, run.text_source(feats, cache_dir), test)
+    if own.p_cvr is None:
+        raise SystemExit(f"{run_dir} has no conversion tower")
+    p_ctr, p_cvr = test.p_true, test.conversions.p_cvr_true
+    converted = test.conversions.converted
+    pairs = {"the run": (own.p_ctr, own.p_cvr), "the run's pCTR × true pCVR": (own.p_ctr, p_cvr),
+             "true pCTR × the run's pCVR": (p_ctr, own.p_cvr)}  # fmt: skip
+    return {
+        name: {
+            "cvr_expected_auc": expected_auc(p_cvr, cvr),
+            "ctcvr_auc": auc(converted, ctr * cvr),
+            "ctcvr_expected_auc": expected_auc(p_ctr * p_cvr, ctr * cvr),
+        }
+        for name, (ctr, cvr) in pairs.items()
+    }
+
+
 def table(result: dict[str, dict[str, float]]) -> str:
     """A Markdown table of the scorers' AUCs."""
     rows = [
@@ -92,9 +124,14 @@ def table(result: dict[str, dict[str, float]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", help="a directory written by `adrank synth` (with conversions)")
+    parser.add_argument("--run", type=Path, help="a run trained on it, scored beside")
     args = parser.parse_args()
     log = load_source(args.data, DEFAULT_CACHE, False)
-    print(table(ceilings(log, split_for(log, "standard", 0), load_world(args.data))))
+    split = split_for(log, "standard", 0)
+    rows = ceilings(log, split, load_world(args.data))
+    if args.run is not None:
+        rows |= run_rows(args.run, log, split)
+    print(table(rows))
 
 
 if __name__ == "__main__":

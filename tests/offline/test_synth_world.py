@@ -274,6 +274,10 @@ def test_the_conversion_ceiling_without_the_latents_sits_below_the_oracle(
     both = result["without intent and landing"]["cvr_expected_auc"]
     for name in ("without intent", "without landing"):
         assert both < result[name]["cvr_expected_auc"] < whole["cvr_expected_auc"]
+    # and so does the price, though a log shows it
+    unpriced = result["without intent, landing and price"]["cvr_expected_auc"]
+    assert unpriced < both
+    assert result["without price"]["cvr_expected_auc"] < whole["cvr_expected_auc"]
 
 
 def test_marginal_sigmoid_averages_over_the_unknown_latent() -> None:
