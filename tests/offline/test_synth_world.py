@@ -19,7 +19,7 @@ from model_export.data.synth import SynthConfig, synthesize, synthesize_world
 from model_export.data.synth_conversion import AFFINITY_CVR_WEIGHT
 from model_export.data.synth_truth import position_effect
 from model_export.data.synth_world import CONFIG_FILE, SynthWorld, load_world, write_config
-from model_export.evaluate.cvr_ceiling import ceilings, marginal_sigmoid
+from model_export.evaluate.cvr_ceiling import ceilings, logistic_row, marginal_sigmoid
 from model_export.evaluate.metrics import auc, expected_auc
 from model_export.evaluate.revenue import auction_requests, true_value
 from service.rank.protocol import BID_TYPES
@@ -278,6 +278,9 @@ def test_the_conversion_ceiling_without_the_latents_sits_below_the_oracle(
     unpriced = result["without intent, landing and price"]["cvr_expected_auc"]
     assert unpriced < both
     assert result["without price"]["cvr_expected_auc"] < whole["cvr_expected_auc"]
+    # a model of the visible terms fitted on the log's few conversions learns some of them
+    fitted = logistic_row(log, split, world)["cvr_expected_auc"]
+    assert 0.55 < fitted < whole["cvr_expected_auc"]
 
 
 def test_marginal_sigmoid_averages_over_the_unknown_latent() -> None:
