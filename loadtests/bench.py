@@ -94,6 +94,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+OWN_BUNDLES = ("--experiment", "--bundle")  # flags of a variant that serves other bundles
+
+
 def extra_variant(spec: str) -> Variant:
     """``NAME[@DIR]=FLAGS`` → a service variant started with those ``adrank serve`` flags,
     from the code of the checkout ``DIR`` when given."""
@@ -189,8 +192,8 @@ def run(args: argparse.Namespace) -> tuple[list[Point], list[EncoderPoint], dict
         running = start_all(variants, args.bundle, redis.url, tmp)
         services = [r for r in running if not r.bare]
         started = time.perf_counter()
-        for r in services:  # every bundle's vectors: other variants' bundles are the first's
-            if r is services[0] or any(f.startswith("--experiment") for f in r.variant.flags):
+        for r in services:  # every bundle's vectors: a variant's own (--bundle, experiment)
+            if r is services[0] or any(f.startswith(OWN_BUNDLES) for f in r.variant.flags):
                 seed(r.url, world)
         meta = {"seed_s": time.perf_counter() - started, "logs": str(tmp)}
         points = uvloop.run(measure(args, running, world))

@@ -4,8 +4,8 @@ User matrix:  header ``<4sBBHHI`` = magic b"ADRU", format, dtype (1 = fp16), d, 
               crc32 of the model version; then n × d fp16 (newest item first);
               then the n item ids, UTF-8, joined by "\\x1f".
 Ad vector:    header ``<4sBBHI`` = magic b"ADRA", format, dtype, d, crc32 of the version;
-              then d fp16; format 2 then the ad's price, float32 (NaN: none). Format 1 (no
-              price) still reads, as an ad without a price.
+              then d fp16; format 2 (an ad with a price) then its price, float32. An ad
+              without a price is written in format 1, which builds before prices read too.
 """
 
 import struct
@@ -72,9 +72,10 @@ class StoredAd:
 
 
 def encode_ad(vector: np.ndarray, version: str, price: float | None = None) -> bytes:
-    header = _AD.pack(b"ADRA", AD_FORMAT, DTYPE_FP16, vector.shape[0], version_tag(version))
-    stored_price = np.array(NO_PRICE if price is None else price, _PRICE)
-    return header + vector.astype("<f2", copy=False).tobytes() + stored_price.tobytes()
+    fmt = FORMAT if price is None else AD_FORMAT
+    header = _AD.pack(b"ADRA", fmt, DTYPE_FP16, vector.shape[0], version_tag(version))
+    body = vector.astype("<f2", copy=False).tobytes()
+    return header + body if price is None else header + body + np.array(price, _PRICE).tobytes()
 
 
 def encode_ad_raw(text: AdText) -> bytes:
@@ -87,7 +88,7 @@ def encode_ad_raw(text: AdText) -> bytes:
 def decode_ad(blob: bytes, version: str, d: int) -> StoredAd:
     _check(len(blob) >= _AD.size, "ad vector shorter than its header")
     magic, fmt, dtype, dim, tag = _AD.unpack_from(blob)
-    _check(magic == b"ADRA" and fmt in (1, AD_FORMAT) and dtype == DTYPE_FP16,
+    _check(magic == b"ADRA" and fmt in (FORMAT, AD_FORMAT) and dtype == DTYPE_FP16,
            "not an ad vector")  # fmt: skip
     _check(dim == d, f"ad vector has d={dim}, model wants {d}")
     _check(tag == version_tag(version), "ad vector belongs to another model version")
