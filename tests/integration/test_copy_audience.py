@@ -16,7 +16,7 @@ from service.copy.audience import Audience, VariantScorer, audience_from_redis, 
 from service.features.text import ad_text
 from service.store.keys import KeyLayout
 from tests.support.processes import RedisProcess
-from tests.support.tiny_bundle import Candidate, reference_pctr
+from tests.support.tiny_bundle import Candidate, reference_scores
 
 LAYOUT = KeyLayout("copytest[1]:")  # glob characters in the prefix: SCAN must escape them
 CONTEXT = {"device": "mobile", "slot": "feed", "position": 1}
@@ -105,7 +105,7 @@ def test_each_pair_is_scored_as_the_model_scores_it(
     assert p.shape == (len(TEXTS), 3) and p.dtype == np.float32
     for u, user in enumerate(audience.user_ids):
         cands = [Candidate(f"never-seen-{i}", text) for i, text in enumerate(TEXTS)]
-        want = reference_pctr(tiny_bundle, _history_texts(user), cands, CONTEXT, TS)
+        want = reference_scores(tiny_bundle, _history_texts(user), cands, CONTEXT, TS)[0]
         np.testing.assert_allclose(p[:, u], want, rtol=5e-4)  # another user: ~1%
     assert summarise(p)[0].uplift == 0
 

@@ -132,10 +132,9 @@ def test_a_searched_bound_below_the_search_list_is_a_partition_of_that_size() ->
     assert clusters.fit(vectors, seed=0, search=True) == [4, 8]
 
 
-@torch.no_grad()
-def test_the_conversion_towers_ad_term_moves_the_conversion_logit_by_the_ads_own_vector() -> None:
-    head = make_head(pair_attended=False)
-    assert head.cvr_tower is not None and head.cvr_tower.ad_term is not None
+def two_users_three_ads() -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """Head inputs up to the candidates' prior (two users, three candidates), and prices of a
+    cheap ad, one without a price and a dear one."""
     history, mask = torch.randn(2, 4, 16), torch.ones(2, 4)
     context, user_index = torch.tensor([[0, 4, 1], [2, 0, 0]]), torch.tensor([0, 0, 1])
     candidates, bucket, prior = (
@@ -144,11 +143,19 @@ def test_the_conversion_towers_ad_term_moves_the_conversion_logit_by_the_ads_own
         torch.zeros(3, 2),
     )
     price = torch.from_numpy(price_features(np.array([9.0, np.nan, 900.0])))
-    before = head(history, mask, context, candidates, user_index, bucket, prior, price)
+    return (history, mask, context, candidates, user_index, bucket, prior), price
+
+
+@torch.no_grad()
+def test_the_conversion_towers_ad_term_moves_the_conversion_logit_by_the_ads_own_vector() -> None:
+    head = make_head(pair_attended=False)
+    assert head.cvr_tower is not None and head.cvr_tower.ad_term is not None
+    inputs, price = two_users_three_ads()
+    before = head(*inputs, price)
     torch.nn.init.normal_(head.cvr_tower.ad_term.weight)
-    after = head(history, mask, context, candidates, user_index, bucket, prior, price)
+    after = head(*inputs, price)
     assert torch.equal(before.logit, after.logit)  # the click is untouched
-    expected = candidates @ head.cvr_tower.ad_term.weight[0]
+    expected = inputs[3] @ head.cvr_tower.ad_term.weight[0]
     assert torch.allclose(after.cvr_logit - before.cvr_logit, expected, atol=1e-6)
     assert make_head(cvr_ad_term=False).cvr_tower.ad_term is None
 
@@ -157,14 +164,10 @@ def test_the_conversion_towers_ad_term_moves_the_conversion_logit_by_the_ads_own
 def test_the_conversion_towers_price_term_reads_the_price_and_the_click_does_not() -> None:
     head = make_head(pair_attended=False)
     assert head.cvr_tower is not None and head.cvr_tower.price_term is not None
-    history, mask = torch.randn(2, 4, 16), torch.ones(2, 4)
-    context, user_index = torch.tensor([[0, 4, 1], [2, 0, 0]]), torch.tensor([0, 0, 1])
-    args = (torch.randn(3, 16), user_index, torch.zeros(3, dtype=torch.long), torch.zeros(3, 2))
-    price = torch.from_numpy(price_features(np.array([9.0, np.nan, 900.0])))
-    with torch.no_grad():
-        head.cvr_tower.price_term.weight.copy_(torch.tensor([[-0.8, 0.1]]))
-    priced = head(history, mask, context, *args, price)
-    unpriced = head(history, mask, context, *args, torch.zeros(3, 2))
+    inputs, price = two_users_three_ads()
+    head.cvr_tower.price_term.weight.copy_(torch.tensor([[-0.8, 0.1]]))
+    priced = head(*inputs, price)
+    unpriced = head(*inputs, torch.zeros(3, 2))
     assert torch.equal(priced.logit, unpriced.logit)
     moved = (priced.cvr_logit - unpriced.cvr_logit).tolist()
     assert moved[1] == 0.0  # no price reads as none at all

@@ -62,18 +62,6 @@ class Candidate:
     price: float | None = None
 
 
-def reference_pctr(
-    bundle_dir: Path,
-    history_texts: Sequence[str],
-    candidates: Sequence[Candidate],
-    context: Mapping[str, object],
-    ts: float,
-    fp16: bool = True,
-) -> np.ndarray:
-    """pCTR of ``candidates`` for one user in PyTorch (``reference_scores``)."""
-    return reference_scores(bundle_dir, history_texts, candidates, context, ts, fp16)[0]
-
-
 def reference_scores(
     bundle_dir: Path,
     history_texts: Sequence[str],
