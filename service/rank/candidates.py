@@ -34,7 +34,7 @@ class Candidates:
     have: np.ndarray  # (n,) bool
     buckets: np.ndarray  # (n,) int64
     priors: np.ndarray  # (n, 2) float32
-    prices: np.ndarray  # (n,) float32, NaN where unknown
+    price_rows: np.ndarray  # (n, 2) float32, service.features.price
 
     def missing(self) -> list[int]:
         return np.flatnonzero(~self.have).tolist()
@@ -42,10 +42,10 @@ class Candidates:
     def fill(
         self, positions: Sequence[int], vectors: Sequence[np.ndarray], prices: Sequence[float]
     ) -> None:
-        for i, vec, price in zip(positions, vectors, prices, strict=True):
+        for i, vec in zip(positions, vectors, strict=True):
             self.vectors[i] = vec
-            self.prices[i] = price
             self.have[i] = True
+        self.price_rows[list(positions)] = price_features(np.asarray(prices, dtype=np.float64))
 
     def model_rows(self) -> np.ndarray:
         return np.flatnonzero(self.have)
@@ -54,10 +54,10 @@ class Candidates:
         """The ranker rows of the candidates that have a vector."""
         if self.have.all():
             return PairBlock(history, mask, context, self.vectors, self.buckets, self.priors,
-                             price_features(self.prices))  # fmt: skip
+                             self.price_rows)  # fmt: skip
         rows = self.model_rows()
         return PairBlock(history, mask, context, self.vectors[rows], self.buckets[rows],
-                         self.priors[rows], price_features(self.prices[rows]))  # fmt: skip
+                         self.priors[rows], self.price_rows[rows])  # fmt: skip
 
 
 def prior_pctr(priors: np.ndarray) -> np.ndarray:

@@ -198,7 +198,7 @@ class RankRun:
         self.service.hits.inc(hits)
         if hits < len(ad_ids):
             self.service.misses.inc(len(ad_ids) - hits)
-        return Candidates(ad_ids, got.vectors, got.have, buckets, priors, got.prices)
+        return Candidates(ad_ids, got.vectors, got.have, buckets, priors, got.price_rows)
 
     def _fill_from_store(
         self, cands: Candidates, misses: list[int], blobs: list[bytes | None]

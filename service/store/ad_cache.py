@@ -1,6 +1,7 @@
 """The in-process cache of ad vectors (per model), laid out for gathering.
 
-Vectors live in one preallocated (capacity, d) float32 array (prices beside them), so a
+Vectors live in one preallocated (capacity, d) float32 array (beside them, the price as the
+ranker reads it, ``service.features.price``, computed once when the ad is put), so a
 request's known ads become its candidate rows with one dict lookup per ad and one fancy-index —
 no per-ad Python objects or ``vstack`` on the hot path. Each slot also keeps the ad's row in
 the model's prior table (``prior_rows``, looked up when the ad is put), so a cached ad costs
@@ -16,6 +17,8 @@ from itertools import repeat
 
 import numpy as np
 
+from service.features.price import N_PRICE_FEATURES, price_features
+
 MISS = -1
 PriorRows = Callable[[Sequence[str]], np.ndarray]  # ad ids → their rows in a prior table
 
@@ -25,7 +28,7 @@ class Gathered:
     vectors: np.ndarray  # (n, d) float32, a copy; zero rows where ``have`` is False
     have: np.ndarray  # (n,) bool
     prior_rows: np.ndarray  # (n,) int64, every ad's row in the prior table
-    prices: np.ndarray  # (n,) float32, NaN where the ad has none or ``have`` is False
+    price_rows: np.ndarray  # (n, 2) float32 price features; zeros (no price) where not ``have``
 
 
 class AdCache:
@@ -38,7 +41,7 @@ class AdCache:
         self._look_up_prior_rows = prior_rows
         self._clock = clock
         self.vectors = np.zeros((self.capacity, d), dtype=np.float32)
-        self.prices = np.full(self.capacity, np.nan, dtype=np.float32)
+        self.price_rows = np.zeros((self.capacity, N_PRICE_FEATURES), dtype=np.float32)
         self._slot_prior_row = np.zeros(self.capacity, dtype=np.int64)
         self._expires = np.zeros(self.capacity, dtype=np.float64)
         self._slot: dict[str, int] = {}
@@ -54,18 +57,18 @@ class AdCache:
         have = rows >= 0
         if have.all():  # the usual case under load: fancy-indexes, nothing to fill in
             return Gathered(self.vectors[rows], have, self._slot_prior_row[rows],
-                            self.prices[rows])  # fmt: skip
+                            self.price_rows[rows])  # fmt: skip
         vectors = np.zeros((len(ad_ids), self.vectors.shape[1]), np.float32)
         prior_rows = np.zeros(len(ad_ids), np.int64)
-        prices = np.full(len(ad_ids), np.nan, np.float32)
+        price_rows = np.zeros((len(ad_ids), N_PRICE_FEATURES), np.float32)
         if have.any():
             slots = rows[have]
             vectors[have] = self.vectors[slots]
             prior_rows[have] = self._slot_prior_row[slots]
-            prices[have] = self.prices[slots]
+            price_rows[have] = self.price_rows[slots]
         missing = np.flatnonzero(~have)
         prior_rows[missing] = self._look_up_prior_rows([ad_ids[i] for i in missing.tolist()])
-        return Gathered(vectors, have, prior_rows, prices)
+        return Gathered(vectors, have, prior_rows, price_rows)
 
     def rows(self, ad_ids: Sequence[str]) -> np.ndarray:
         """Slot of each ad, ``MISS`` (-1) where absent or expired."""
@@ -83,12 +86,13 @@ class AdCache:
             return
         expires = self._clock() + self.ttl_s
         prior_rows = self._look_up_prior_rows(ad_ids)
+        price_rows = price_features(np.asarray(prices, dtype=np.float64))
         for i, ad_id in enumerate(ad_ids):
             slot = self._slot.get(ad_id)
             if slot is None:
                 slot = self._take_slot(ad_id)
             self.vectors[slot] = vectors[i]
-            self.prices[slot] = prices[i]
+            self.price_rows[slot] = price_rows[i]
             self._slot_prior_row[slot] = prior_rows[i]
             self._expires[slot] = expires
 

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from service.features.price import price_features
 from service.store.ad_cache import MISS, AdCache
 
 
@@ -28,8 +29,9 @@ def test_ad_cache_gathers_copies_reuses_oldest_slots_and_expires() -> None:
     assert got.have.tolist() == [True, False, True]
     assert got.vectors.tolist() == [[2, 2], [0, 0], [1, 1]]
     assert got.prior_rows.tolist() == [2, 0, 1]
-    assert np.isnan(got.prices[:2]).all() and got.prices[2] == 9.5  # b has none, x unknown
-    assert cache.gather(["a", "b"]).prices[0] == 9.5  # all cached: from slots
+    priced = price_features(np.array([9.5]))[0].tolist()
+    assert got.price_rows.tolist() == [[0, 0], [0, 0], priced]  # b has none, x unknown
+    assert cache.gather(["a", "b"]).price_rows[0].tolist() == priced  # all cached: from slots
     cache.put(["c"], np.array([[3, 3]], np.float32), [1.0])  # reuses a's slot, the oldest
     assert got.vectors[2].tolist() == [1, 1]  # what was gathered stays valid
     assert cache.rows(["a", "b", "c"]).tolist()[0] == MISS
@@ -37,7 +39,7 @@ def test_ad_cache_gathers_copies_reuses_oldest_slots_and_expires() -> None:
     assert cache.gather(["a", "c"]).prior_rows.tolist() == [1, 3]  # a looked up again
     cache.put(["b"], np.array([[4, 4]], np.float32), [2.0])  # refresh in place
     assert cache.gather(["b"]).vectors.tolist() == [[4, 4]]
-    assert cache.gather(["b"]).prices.tolist() == [2.0]
+    assert cache.gather(["b"]).price_rows.tolist() == price_features(np.array([2.0])).tolist()
     clock.now = 11
     assert cache.rows(["b", "c"]).tolist() == [MISS, MISS]
 

@@ -188,8 +188,8 @@ def test_stored_values_of_another_model_version_read_as_absent() -> None:
 def test_candidates_block_keeps_the_rows_with_vectors() -> None:
     have = np.array([True, False, False])
     zeros = np.zeros((3, 2), np.float32)
-    no_price = np.full(3, np.nan, np.float32)
-    cands = Candidates(["a", "b", "c"], zeros.copy(), have, np.arange(3), zeros.copy(), no_price)
+    cands = Candidates(["a", "b", "c"], zeros.copy(), have, np.arange(3), zeros.copy(),
+                       zeros.copy())  # fmt: skip
     assert cands.missing() == [1, 2]
     cands.fill([2], [np.ones(2)], [99.0])
     block = cands.block(
