@@ -179,3 +179,5 @@ def test_a_run_saved_before_the_ad_term_loads_without_it() -> None:
     saved = {"head": {"cvr": True}}
     assert TrainConfig.from_dict(saved).head.cvr_ad_term is False
     assert TrainConfig.from_dict({"head": {"cvr": True, "cvr_ad_term": True}}).head.cvr_ad_term
+    assert TrainConfig.from_dict(saved).head.cvr_price is False  # ... and before the price
+    assert TrainConfig.from_dict({"head": {"cvr_price": True}}).head.cvr_price
