@@ -13,6 +13,7 @@ COMMANDS = (
     "model_export.commands.synth",
     "model_export.commands.convert",
     "model_export.commands.train",
+    "model_export.commands.teacher",
     "model_export.commands.evaluate",
     "model_export.commands.export",
     "model_export.commands.load",

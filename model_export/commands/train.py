@@ -105,6 +105,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="a ranking-head setting (model_export.model.ranker.HeadConfig), repeatable: "
         "e.g. --head pair_attended=true --head 'hidden=[256,64]'",
     )
+    p.add_argument(
+        "--teacher",
+        default=None,
+        help="a teacher run directory (`adrank teacher`) to distil: its soft labels of "
+        "training impressions and unshown pairs are learnt beside the clicks",
+    )
+    p.add_argument(
+        "--distill",
+        choices=("kl", "margin_mse"),
+        default="kl",
+        help="with --teacher: kl, the teacher's click probability on both rows of a pair; "
+        "margin_mse, its logit margin of the logged ad over the unshown one",
+    )
+    p.add_argument("--distill-weight", type=float, default=1.0, help="with --teacher")
     p.set_defaults(run=run)
 
 
@@ -156,6 +170,9 @@ def config_from_args(args: argparse.Namespace):
         cvr_objective=args.cvr_objective,
         delay_correction=args.delay_correction,
         attribution_days=args.attribution_days,
+        teacher=args.teacher,
+        distill=args.distill,
+        distill_weight=args.distill_weight,
         head=HeadConfig.from_dict(head_settings(args.head)),
     )
 

@@ -25,7 +25,7 @@ from model_export.export.onnx_graphs import (
 from model_export.export.quantize import mean_cosine, quantize_encoder
 from model_export.model.encoder import TextTower
 from model_export.train.arrays import Featurised
-from model_export.train.run import Run, load_run
+from model_export.train.run import DISTILLATION_FILE, Run, load_run
 from model_export.train.trainer import predict_all
 from service.bundle.loader import load_bundle, sha256_file
 from service.bundle.manifest import MANIFEST_FILE, Dims, Featurisation, Graphs, GraphSpec, Manifest
@@ -150,9 +150,10 @@ def _manifest(run: Run, work: Path, options: ExportOptions, metrics: dict[str, A
         if options.int8
         else None,
     )
-    report = run.dir / "eval" / "report.json"
-    if report.is_file():
-        metrics["evaluation"] = orjson.loads(report.read_bytes())
+    for key, path in (("evaluation", run.dir / "eval" / "report.json"),
+                      ("distillation", run.dir / DISTILLATION_FILE)):  # fmt: skip
+        if path.is_file():
+            metrics[key] = orjson.loads(path.read_bytes())
     now = datetime.now(UTC)
     files = sorted(p.name for p in work.iterdir() if p.is_file())
     return Manifest(

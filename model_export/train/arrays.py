@@ -4,6 +4,7 @@ Uses the serving side's featurisation (service.features) for ad text, item text,
 and the ad prior, so training and serving cannot drift apart.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,6 +78,7 @@ class Featurised:
     ad_id: np.ndarray  # (N,) object
     split: np.ndarray  # (N,) object
     event_text: np.ndarray  # (n_events,) text index of every behaviour event
+    row: np.ndarray  # (N,) int64: the impression's position in the log
 
     def rows(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.split == split)
@@ -199,6 +201,7 @@ def featurise(
         ad_id=ad_ids,
         split=split.astype(object),
         event_text=np.asarray(ev_code, dtype=np.int64),
+        row=np.arange(len(imps), dtype=np.int64),
     )
     return subset(feats, np.flatnonzero(keep)), spec
 
@@ -219,4 +222,23 @@ def subset(f: Featurised, rows: np.ndarray) -> Featurised:
         f.ad_id[rows],
         f.split[rows],
         f.event_text,
+        f.row[rows],
     )
+
+
+def with_ads(f: Featurised, rows: np.ndarray, ad_rows: np.ndarray) -> Featurised:
+    """Rows ``rows`` of ``f`` (user, history, context) shown the ads of rows ``ad_rows``
+    instead: pairs the log never showed, for a teacher to label. Their labels are unknown."""
+    out, ads = subset(f, rows), subset(f, ad_rows)
+    return dataclasses.replace(
+        out, ad_text=ads.ad_text, bucket=ads.bucket, prior=ads.prior, price=ads.price,
+        ad_id=ads.ad_id, label=np.full(len(rows), np.nan, np.float32),
+        p_true=np.full(len(rows), np.nan),
+    )  # fmt: skip
+
+
+def positions(f: Featurised, rows: np.ndarray) -> np.ndarray:
+    """Indices into ``f`` of the impressions at log positions ``rows`` (-1 where absent)."""
+    at = np.clip(np.searchsorted(f.row, rows), 0, max(len(f.row) - 1, 0))
+    found = (f.row[at] == rows) if len(f.row) else np.zeros(len(rows), bool)
+    return np.where(found, at, -1)

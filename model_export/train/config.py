@@ -7,6 +7,7 @@ from typing import Any, Literal
 import orjson
 
 from model_export.model.ranker import HeadConfig
+from model_export.train.distill import DistillKind
 from model_export.train.losses import CvrObjective
 
 Mode = Literal["fast", "finetune"]
@@ -47,6 +48,11 @@ class TrainConfig:
     # cut (``delay.py``), so recent clicks are not counted as failures
     delay_correction: bool = True
     attribution_days: float = 30.0  # a conversion later than this after its click never counts
+    # distillation (``distill.py``): a teacher run directory (`adrank teacher`) whose soft
+    # labels are learnt beside the clicks, how, and with what weight
+    teacher: str | None = None
+    distill: DistillKind = "kl"
+    distill_weight: float = 1.0
     head: HeadConfig = field(default_factory=HeadConfig)
 
     def to_json(self) -> bytes:

@@ -8,6 +8,7 @@ encoder/            BERT weights when they are not the packaged MiniLM (tiny or 
 checkpoint.pt       latest epoch (resume); best.pt: best validation AUC
 history.json        per-epoch training curve; data.json: training data summary
 delay.json          with conversions: the conversion delay model (``delay.py``)
+distillation.json   with a teacher: its directory and summary, the distillation settings
 stage1/             with topic clusters (fast mode): the first stage, a model without them
                     whose trained text space the clusters are fitted on (its checkpoints,
                     history.json)
@@ -37,6 +38,7 @@ from model_export.model.ranker import RankingHead
 from model_export.train.arrays import FeatureSpec, Featurised, featurise, subset
 from model_export.train.config import TrainConfig
 from model_export.train.delay import MIN_CONVERSIONS, fit_delay
+from model_export.train.distill import Distillation, load_distillation
 from model_export.train.embed import cached_features
 from model_export.train.pretrain import neighbour_pairs, pretrain_projection
 from model_export.train.texts import FrozenTexts, TextSource, TrainableTexts
@@ -46,6 +48,7 @@ from service.features.tokens import TextTokenizer
 
 DEFAULT_CACHE = Path.home() / ".cache" / "adrank"
 DELAY_FILE = "delay.json"
+DISTILLATION_FILE = "distillation.json"
 DAY_S = 86_400
 
 
@@ -66,14 +69,15 @@ class Run:
         )
 
 
-def base_bert(cfg: TrainConfig) -> tuple[PooledBert, Path]:
-    """The untrained BERT of a config and the tokenizer file that goes with it."""
+def base_bert(encoder: str, seed: int) -> tuple[PooledBert, Path]:
+    """The untrained BERT named by a config's ``encoder`` ("minilm", "tiny" or a folder) and
+    the tokenizer file that goes with it."""
     tokenizer = minilm_dir() / "tokenizer.json"
-    if cfg.encoder == "minilm":
+    if encoder == "minilm":
         return PooledBert(load_bert(minilm_dir())), tokenizer
-    if cfg.encoder == "tiny":
-        return PooledBert(tiny_bert(cfg.seed)), tokenizer
-    return PooledBert(load_bert(Path(cfg.encoder))), Path(cfg.encoder) / "tokenizer.json"
+    if encoder == "tiny":
+        return PooledBert(tiny_bert(seed)), tokenizer
+    return PooledBert(load_bert(Path(encoder))), Path(encoder) / "tokenizer.json"
 
 
 def text_source(
@@ -144,7 +148,8 @@ def train_run(
     split = _sample_train(split, cfg)
     feats, spec = featurise(log, split, cfg.history_len, cfg.prior_alpha, ad_prior=cfg.ad_prior)
     conversions = _cvr_task(cfg, feats, run_dir)
-    pooled, tokenizer_file = base_bert(cfg)
+    distillation = _distillation(cfg, feats, run_dir)
+    pooled, tokenizer_file = base_bert(cfg.encoder, cfg.seed)
     shutil.copyfile(tokenizer_file, run_dir / "tokenizer.json")
     tokenizer = TextTokenizer(tokenizer_file, cfg.max_tokens)
     model = build_model(cfg, spec, pooled)
@@ -158,12 +163,14 @@ def train_run(
     if cfg.head.clusters:
         if not started:
             parts = (model, pooled, source)
-            _first_stage(log, cfg, spec, feats, parts, run_dir / "stage1", conversions)
+            tasks = (conversions, distillation)
+            _first_stage(log, cfg, spec, feats, parts, run_dir / "stage1", tasks)
         model.projection.requires_grad_(False)  # the clusters' space
         stage_cfg = dataclasses.replace(cfg, lr=cfg.second_stage_lr or cfg.lr)
     elif isinstance(source, FrozenTexts) and not started:
         _pretrain(log, feats, model, source, cfg)
-    state = Trainer(stage_cfg, model, source, feats, spec.global_ctr, run_dir, conversions).fit()
+    state = Trainer(stage_cfg, model, source, feats, spec.global_ctr, run_dir, conversions,
+                    distillation).fit()  # fmt: skip
     if cfg.encoder != "minilm" or cfg.mode == "finetune":
         pooled.bert.save_pretrained(run_dir / "encoder")
     return _save_history(state, run_dir)
@@ -183,7 +190,7 @@ def _first_stage(
     feats: Featurised,
     parts: tuple[CTRModel, PooledBert, TextSource],
     stage_dir: Path,
-    conversions: CvrTask | None,
+    tasks: tuple[CvrTask | None, Distillation | None],
 ) -> None:
     """Train a model without clusters into ``stage_dir`` (resuming it), give ``model`` its
     text projection and fit ``model``'s clusters on the item vectors of that space."""
@@ -201,7 +208,7 @@ def _first_stage(
     tqdm.write("stage 1 of 2: the text space, trained without topic clusters")
     if not (stage_dir / CHECKPOINT).is_file():
         _pretrain(log, feats, first, source, cfg)
-    state = Trainer(first_cfg, first, source, feats, spec.global_ctr, stage_dir, conversions).fit()
+    state = Trainer(first_cfg, first, source, feats, spec.global_ctr, stage_dir, *tasks).fit()
     _save_history(state, stage_dir)
     model.projection.load_state_dict(first.projection.state_dict())
     items = torch.from_numpy(np.unique(feats.event_text))
@@ -217,6 +224,23 @@ def _conversion_task(cfg: TrainConfig, log: ClickLog) -> TrainConfig:
         tqdm.write(f"{log.name} has no conversion labels: the conversion task is off")
         return dataclasses.replace(cfg, head=dataclasses.replace(cfg.head, cvr=False))
     return cfg
+
+
+def _distillation(cfg: TrainConfig, feats: Featurised, run_dir: Path) -> Distillation | None:
+    """The teacher's soft labels of this run's training rows; what was distilled is recorded
+    in distillation.json (and from there in the bundle's manifest)."""
+    if cfg.teacher is None:
+        return None
+    teacher = Path(cfg.teacher)
+    d = load_distillation(teacher, subset(feats, feats.rows("train")), cfg.distill,
+                          cfg.distill_weight)  # fmt: skip
+    summary = orjson.loads((teacher / "teacher.json").read_bytes())
+    record = {"teacher": str(teacher), "kind": cfg.distill, "weight": cfg.distill_weight,
+              "pairs": len(d.logged.row), "teacher_summary": summary}  # fmt: skip
+    (run_dir / DISTILLATION_FILE).write_bytes(orjson.dumps(record, option=orjson.OPT_INDENT_2))
+    tqdm.write(f"distilling {teacher} ({cfg.distill}, weight {cfg.distill_weight}): "
+               f"{len(d.logged.row)} soft-labelled pairs")  # fmt: skip
+    return d
 
 
 def _cvr_task(cfg: TrainConfig, feats: Featurised, run_dir: Path) -> CvrTask | None:
@@ -248,7 +272,10 @@ def load_run(run_dir: Path) -> Run:
     cfg = TrainConfig.load(run_dir / "train_config.json")
     spec = load_spec(run_dir)
     encoder_dir = run_dir / "encoder"
-    pooled = PooledBert(load_bert(encoder_dir)) if encoder_dir.is_dir() else base_bert(cfg)[0]
+    if encoder_dir.is_dir():
+        pooled = PooledBert(load_bert(encoder_dir))
+    else:
+        pooled = base_bert(cfg.encoder, cfg.seed)[0]
     model = build_model(cfg, spec, pooled)
     model.load_state_dict(torch.load(run_dir / BEST, weights_only=True)["model"])
     model.eval()

@@ -19,6 +19,7 @@ from model_export.train.arrays import Featurised, subset
 from model_export.train.batches import Batch, drop_ids, epoch_batches, make_batch
 from model_export.train.config import TrainConfig
 from model_export.train.delay import DelayModel
+from model_export.train.distill import Distillation, distill_loss
 from model_export.train.losses import clicked_only_loss, ctr_loss, cvr_loss, esmm_loss
 from model_export.train.texts import TextSource
 from service.features.prior import unknown_prior
@@ -102,6 +103,31 @@ def gate_masses(model: CTRModel, source: TextSource, f: Featurised) -> np.ndarra
     return np.concatenate(masses) if masses else np.zeros((0, model.head.heads), np.float32)
 
 
+def save_state(
+    path: Path, model: torch.nn.Module, state: RunState, optimizer: torch.optim.Optimizer | None
+) -> None:
+    """A checkpoint of the model and the run's state (and the optimizer's, to resume)."""
+    payload: dict[str, Any] = {"model": model.state_dict(), "state": asdict(state)}
+    if optimizer is not None:
+        payload["optimizer"] = optimizer.state_dict()
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+
+
+def load_state(
+    path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer
+) -> RunState | None:
+    """Load a checkpoint saved by ``save_state`` into ``model`` and ``optimizer``; its state."""
+    if not path.is_file():
+        return None
+    payload = torch.load(path, weights_only=False)
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    tqdm.write(f"resumed from {path} at epoch {payload['state']['epoch']}")
+    return RunState(**payload["state"])
+
+
 class Trainer:
     def __init__(
         self,
@@ -112,8 +138,10 @@ class Trainer:
         global_ctr: float,
         run_dir: Path,
         conversions: CvrTask | None = None,
+        distillation: Distillation | None = None,
     ):
         self.cfg, self.model, self.source, self.run_dir = cfg, model, source, run_dir
+        self.distillation = distillation
         self.train = subset(feats, feats.rows("train"))
         if conversions is not None and cfg.cvr_objective == "click_space":
             self.train = subset(self.train, np.flatnonzero(self.train.label > 0.5))
@@ -167,23 +195,28 @@ class Trainer:
         for rows in bar:
             batch = make_batch(self.train, rows)
             drop_ids(batch, self.cfg.id_dropout, self.unknown_prior, rng)
-            vectors = self.source.vectors(self.model, batch.texts)
-            out = self.model(
-                vectors,
-                batch.ad_index,
-                batch.history_index,
-                batch.context,
-                batch.bucket,
-                batch.prior,
-                batch.price,
-            )
+            out = self._forward(batch)
             loss = self._loss(out, batch, rows)
+            if self.distillation is not None:
+                loss = loss + self._distill_loss(self.distillation, rng, len(rows))
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
             losses.append(loss.item())
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         return float(np.mean(losses)) if losses else float("nan")
+
+    def _forward(self, batch: Batch) -> HeadOutput:
+        vectors = self.source.vectors(self.model, batch.texts)
+        return self.model(vectors, batch.ad_index, batch.history_index, batch.context,
+                          batch.bucket, batch.prior, batch.price)  # fmt: skip
+
+    def _distill_loss(self, d: Distillation, rng: np.random.Generator, n: int) -> torch.Tensor:
+        """The weighted distillation loss of ``n`` pairs drawn for this step."""
+        logged, unshown, teacher = d.draw(rng, n)
+        student = (self._forward(make_batch(logged, np.arange(n))).logit,
+                   self._forward(make_batch(unshown, np.arange(n))).logit)  # fmt: skip
+        return d.weight * distill_loss(d.kind, student, teacher)
 
     def _loss(self, out: HeadOutput, batch: Batch, rows: np.ndarray) -> torch.Tensor:
         if out.cvr_logit is None or self.observed is None:
@@ -229,19 +262,8 @@ class Trainer:
             self.state.bad_epochs += 1
 
     def _save(self, name: str, with_optimizer: bool) -> None:
-        payload: dict[str, Any] = {"model": self.model.state_dict(), "state": asdict(self.state)}
-        if with_optimizer:
-            payload["optimizer"] = self.optimizer.state_dict()
-        tmp = self.run_dir / f"{name}.tmp"
-        torch.save(payload, tmp)
-        tmp.replace(self.run_dir / name)
+        save_state(self.run_dir / name, self.model, self.state,
+                   self.optimizer if with_optimizer else None)  # fmt: skip
 
     def _resume(self) -> None:
-        path = self.run_dir / CHECKPOINT
-        if not path.is_file():
-            return
-        payload = torch.load(path, weights_only=False)
-        self.model.load_state_dict(payload["model"])
-        self.optimizer.load_state_dict(payload["optimizer"])
-        self.state = RunState(**payload["state"])
-        tqdm.write(f"resumed from {path} at epoch {self.state.epoch}")
+        self.state = load_state(self.run_dir / CHECKPOINT, self.model, self.optimizer) or self.state

@@ -1,0 +1,126 @@
+"""The teacher and distillation through the CLI on the tiny log: a tiny teacher trains,
+resumes and labels; a teacher started from a run begins at its logits; distillation moves
+the student towards the teacher; a fine-tuned encoder exports with parity."""
+
+import zlib
+from pathlib import Path
+
+import numpy as np
+import orjson
+import torch
+
+from adrank.cli import main
+from model_export.data.sources import load_source, split_for
+from model_export.export.parity import VECTOR_TOLERANCE
+from model_export.model.encoder import tiny_bert
+from model_export.teacher.labels import SOFT_LABELS, SoftLabels
+from model_export.teacher.lower import TokenStates
+from model_export.teacher.model import CrossTeacher
+from model_export.train.arrays import featurise, positions, with_ads
+from model_export.train.run import load_run
+from model_export.train.trainer import predict
+from service.bundle.loader import load_bundle
+from tests.offline.conftest import TINY_TRAIN
+
+TINY_TEACHER = ["--encoder", "tiny", "--max-rows", "1500", "--valid-rows", "500",
+                "--label-rows", "400", "--item-tokens", "8", "--ad-tokens", "16"]  # fmt: skip
+
+
+def teacher(data: Path, out: Path, *extra: str) -> None:
+    main(["teacher", "--data", str(data), "--out", str(out), *TINY_TEACHER, *extra])
+
+
+def test_a_tiny_teacher_trains_resumes_and_labels(tiny_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "teacher"
+    teacher(tiny_data, out, "--epochs", "1")
+    teacher(tiny_data, out, "--epochs", "2", "--patience", "2")  # resumes for a second epoch
+    history = orjson.loads((out / "history.json").read_bytes())
+    assert [row["epoch"] for row in history] == [1, 2]
+    summary = orjson.loads((out / "teacher.json").read_bytes())
+    assert summary["train_rows"] == 1500 and summary["labelled_rows"] == 400
+    assert 0.0 < summary["test"]["auc"] < 1.0 and "expected_auc" in summary["test"]
+
+    labels = SoftLabels.load(out / SOFT_LABELS)
+    assert len(labels.row) == len(labels.pair_ad_row) == 400
+    assert np.isfinite(labels.logit).all() and np.isfinite(labels.pair_logit).all()
+    log = load_source(str(tiny_data), None, False)
+    ads = log.impressions["ad_id"].to_numpy()
+    assert (ads[labels.row] != ads[labels.pair_ad_row]).mean() > 0.9  # pairs the log never showed
+    assert (log.impressions["ts"].to_numpy()[labels.row] > 0).all()
+    split = split_for(log, "standard", 0)
+    assert (split[labels.row] == "train").all() and (split[labels.pair_ad_row] == "train").all()
+
+
+def test_a_teacher_with_a_base_starts_from_its_logit() -> None:
+    bert = tiny_bert(0)
+    model = CrossTeacher(bert, 1, [3, 4], items=2).eval()
+    torch.nn.init.zeros_(model.out.weight)
+    torch.nn.init.zeros_(model.out.bias)
+    table = TokenStates(torch.randn(5, 6, 32).half(), torch.tensor([6, 3, 1, 4, 2]))
+    base = torch.tensor([0.5, -2.0])
+    logits = model(table, torch.tensor([0, 1]), torch.tensor([[2, 3], [4, -1]]),
+                   torch.tensor([[1, 2], [0, 3]]), torch.zeros(2, 2), base)  # fmt: skip
+    assert torch.equal(logits, base)
+
+
+def agreement(run_dir: Path, data: Path, labels: SoftLabels, cache_dir: Path) -> float:
+    """Correlation of a run's click logits with the teacher's over its labelled pairs."""
+    run = load_run(run_dir)
+    log = load_source(str(data), None, False)
+    feats, _ = featurise(log, split_for(log, "standard", 0), run.cfg.history_len,
+                         run.cfg.prior_alpha, run.spec)  # fmt: skip
+    rows, ad_rows = positions(feats, labels.row), positions(feats, labels.pair_ad_row)
+    source = run.text_source(feats, cache_dir)
+    p = np.concatenate([predict(run.model, source, with_ads(feats, rows, rows)),
+                        predict(run.model, source, with_ads(feats, rows, ad_rows))])  # fmt: skip
+    student = np.log(p / (1 - p))
+    return float(np.corrcoef(student, np.concatenate([labels.logit, labels.pair_logit]))[0, 1])
+
+
+def test_distillation_moves_the_student_towards_the_teacher(
+    tiny_data: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    """A teacher that knows something the clicks barely show — ads whose id hashes odd are
+    clicked far more — is learnt by the distilled student and not by the plain one."""
+    log = load_source(str(tiny_data), None, False)
+    split = split_for(log, "standard", 0)
+    train = np.flatnonzero(split == "train")
+    rng = np.random.default_rng(0)
+    rows, ad_rows = rng.choice(train, 3000), rng.choice(train, 3000)
+    odd = log.impressions["ad_id"].map(lambda a: zlib.crc32(a.encode()) % 2).to_numpy()
+    logit = lambda r: np.where(odd[r] == 1, -1.5, -5.0).astype(np.float32)  # noqa: E731
+    teacher_dir = tmp_path / "teacher"
+    teacher_dir.mkdir()
+    labels = SoftLabels(rows, logit(rows), ad_rows, logit(ad_rows))
+    labels.save(teacher_dir / SOFT_LABELS)
+    (teacher_dir / "teacher.json").write_bytes(orjson.dumps({"made_by": "the test"}))
+
+    train_args = ["train", "--data", str(tiny_data), "--cache-dir", str(cache_dir), *TINY_TRAIN]
+    train_args += ["--epochs", "4", "--distill-weight", "3"]
+    main([*train_args, "--out", str(tmp_path / "plain")])
+    main([*train_args, "--out", str(tmp_path / "kl"), "--teacher", str(teacher_dir)])
+    main([*train_args, "--out", str(tmp_path / "margin"), "--teacher", str(teacher_dir),
+          "--distill", "margin_mse"])  # fmt: skip
+    plain, kl, margin = (agreement(tmp_path / name, tiny_data, labels, cache_dir)
+                         for name in ("plain", "kl", "margin"))  # fmt: skip
+    print(f"correlation with the teacher: plain {plain:.3f}  kl {kl:.3f}  margin_mse {margin:.3f}")
+    assert kl > plain + 0.2
+    assert margin > plain + 0.2
+    record = orjson.loads((tmp_path / "kl" / "distillation.json").read_bytes())
+    assert record["kind"] == "kl" and record["pairs"] == 3000
+
+
+def test_a_fine_tuned_encoder_exports_with_parity(
+    tiny_data: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    run_dir, out = tmp_path / "ft", tmp_path / "bundle"
+    main(["train", "--data", str(tiny_data), "--out", str(run_dir), "--cache-dir",
+          str(cache_dir), *TINY_TRAIN, "--mode", "finetune", "--epochs", "1",
+          "--max-train-rows", "800"])  # fmt: skip
+    tuned = load_run(run_dir).pooled.bert.state_dict()
+    start = tiny_bert(0).state_dict()
+    assert any(not torch.equal(tuned[k], start[k]) for k in start)  # the encoder learnt
+    main(["export", str(run_dir), "--out", str(out), "--data", str(tiny_data), "--cache-dir",
+          str(cache_dir), "--int8"])  # fmt: skip
+    parity = load_bundle(out).manifest.metrics["parity"]
+    assert parity["encoder_max_abs_diff"] <= VECTOR_TOLERANCE
