@@ -47,6 +47,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--encoder-lr", type=float, default=3e-5, help="learning rate of BERT in finetune mode"
     )
+    p.add_argument(
+        "--trainable-layers",
+        type=int,
+        default=None,
+        help="finetune mode: train only the top N BERT layers, the lower ones' token states "
+        "computed once per unique text (practical on a CPU; default: every layer)",
+    )
     p.add_argument("--history-len", type=int, default=32)
     p.add_argument("--max-tokens", type=int, default=64)
     p.add_argument(
@@ -165,6 +172,7 @@ def config_from_args(args: argparse.Namespace):
         lr=args.lr,
         second_stage_lr=args.second_stage_lr,
         encoder_lr=args.encoder_lr,
+        trainable_layers=args.trainable_layers,
         seed=args.seed,
         max_train_rows=args.max_train_rows,
         cvr_objective=args.cvr_objective,

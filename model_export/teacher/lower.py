@@ -49,20 +49,21 @@ def token_states(
     texts: Sequence[str],
     widths: np.ndarray,
     buckets: Sequence[int],
+    dtype: torch.dtype = torch.float16,
 ) -> TokenStates:
     """Each text cut to its ``widths[i]`` first tokens, through the embeddings and the bottom
-    ``frozen`` layers of ``bert``."""
+    ``frozen`` layers of ``bert``, kept as ``dtype``."""
     bert.eval()
     ids = [row[: int(w)] for row, w in zip(tokenizer.encode(texts), widths, strict=True)]
     hidden_size = int(bert.config.hidden_size)
-    states = torch.zeros((len(texts), int(widths.max(initial=1)), hidden_size), dtype=torch.float16)
+    states = torch.zeros((len(texts), int(widths.max(initial=1)), hidden_size), dtype=dtype)
     lengths = torch.tensor([len(row) for row in ids], dtype=torch.int64)
     batches = length_sorted_batches(ids, TOKENS_PER_BATCH, buckets)
-    for rows in tqdm(batches, desc="teacher: frozen layers", unit="batch", leave=False):
+    for rows in tqdm(batches, desc="frozen layers, once per text", unit="batch", leave=False):
         width = bucket_length(max(len(ids[r]) for r in rows), buckets)
         input_ids, mask = (torch.from_numpy(a) for a in pad_batch([ids[r] for r in rows], width))
         hidden = bert.embeddings(input_ids=input_ids)
         hidden = run_layers(bert.encoder.layer[:frozen], hidden, mask)
         used = min(width, states.shape[1])
-        states[torch.from_numpy(np.asarray(rows)), :used] = hidden[:, :used].half()
+        states[torch.from_numpy(np.asarray(rows)), :used] = hidden[:, :used].to(dtype)
     return TokenStates(states, lengths)

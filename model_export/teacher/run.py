@@ -63,12 +63,16 @@ def train_teacher(
     seconds = time.perf_counter() - started
     (run_dir / "history.json").write_bytes(dumps(state.history))
     labelled = _sample(feats.rows("train"), cfg.label_rows, rng)
+    started = time.perf_counter()
     labels = label(model, table, (feats, base), labelled, student, rng)
+    label_seconds = time.perf_counter() - started
     labels.save(run_dir / SOFT_LABELS)
     summary = {
         "config": orjson.loads(cfg.to_json()),
         "train_rows": len(train), "valid_rows": len(valid), "labelled_rows": len(labels.row),
         "fit_seconds_this_process": round(seconds, 1),
+        "label_seconds": round(label_seconds, 1),  # both rows of each pair (with the base's)
+        "label_ms_per_100_rows": round(label_seconds / max(2 * len(labelled), 1) * 1e5, 1),
         "device": str(pick_device(cfg.device)),
         "best_epoch": state.best_epoch, "best_valid_auc": state.best_auc,
         "test": _evaluate(feats, teacher_logits(model, table, feats, base, feats.rows("test"),

@@ -38,6 +38,9 @@ class TrainConfig:
     # 5e-4 instead of 2e-3 its validation AUC rises to a later, flatter peak)
     second_stage_lr: float | None = None
     encoder_lr: float = 3e-5
+    # fine-tune mode: train only the top layers of BERT, the lower ones' token states cached
+    # per unique text (``texts.TopLayerTexts``); None: every layer, run on every batch
+    trainable_layers: int | None = None
     weight_decay: float = 0.01
     seed: int = 0
     max_train_rows: int | None = None  # sample training rows (fine-tune mode on CPU)

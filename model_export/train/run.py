@@ -41,7 +41,7 @@ from model_export.train.delay import MIN_CONVERSIONS, fit_delay
 from model_export.train.distill import Distillation, load_distillation
 from model_export.train.embed import cached_features
 from model_export.train.pretrain import neighbour_pairs, pretrain_projection
-from model_export.train.texts import FrozenTexts, TextSource, TrainableTexts
+from model_export.train.texts import FrozenTexts, TextSource, TopLayerTexts, TrainableTexts
 from model_export.train.trainer import BEST, CHECKPOINT, CvrTask, RunState, Trainer
 from service.features.context import ContextSpec
 from service.features.tokens import TextTokenizer
@@ -88,6 +88,8 @@ def text_source(
     texts: list[str],
     cache_dir: Path,
 ) -> TextSource:
+    if cfg.mode == "finetune" and cfg.trainable_layers:
+        return TopLayerTexts(pooled, tokenizer, texts, cfg.length_buckets, cfg.trainable_layers)
     if cfg.mode == "finetune":
         return TrainableTexts(tokenizer, texts, cfg.length_buckets)
     name = f"{cfg.encoder}-seed{cfg.seed}" if cfg.encoder == "tiny" else str(cfg.encoder)
@@ -167,7 +169,10 @@ def train_run(
             _first_stage(log, cfg, spec, feats, parts, run_dir / "stage1", tasks)
         model.projection.requires_grad_(False)  # the clusters' space
         stage_cfg = dataclasses.replace(cfg, lr=cfg.second_stage_lr or cfg.lr)
-    elif isinstance(source, FrozenTexts) and not started:
+        if isinstance(source, TopLayerTexts):  # the second stage reads the tuned encoder, frozen
+            source = _tuned_and_frozen(model, source, run_dir / CHECKPOINT)
+            stage_cfg = dataclasses.replace(stage_cfg, mode="fast")
+    elif not started:
         _pretrain(log, feats, model, source, cfg)
     state = Trainer(stage_cfg, model, source, feats, spec.global_ctr, run_dir, conversions,
                     distillation).fit()  # fmt: skip
@@ -177,10 +182,26 @@ def train_run(
 
 
 def _pretrain(
-    log: ClickLog, feats: Featurised, model: CTRModel, source: FrozenTexts, cfg: TrainConfig
+    log: ClickLog, feats: Featurised, model: CTRModel, source: TextSource, cfg: TrainConfig
 ) -> None:
+    """Behaviour pretraining of the projection on the encoder's pooled features as they are
+    (the frozen table; before fine-tuning, the untuned encoder's). Not for full fine-tuning."""
+    if isinstance(source, FrozenTexts):
+        table = source.table
+    elif isinstance(source, TopLayerTexts):
+        table = source.pooled_all(model)
+    else:
+        return
     pairs = neighbour_pairs(log.events, feats.event_text)
-    pretrain_projection(model.projection, source.table, pairs, cfg.pretrain_steps, cfg.seed)
+    pretrain_projection(model.projection, table, pairs, cfg.pretrain_steps, cfg.seed)
+
+
+def _tuned_and_frozen(model: CTRModel, source: TopLayerTexts, checkpoint: Path) -> FrozenTexts:
+    """The fine-tuned encoder's features of every text, as a frozen table (a resumed second
+    stage first takes its encoder back from its checkpoint)."""
+    if checkpoint.is_file():
+        model.load_state_dict(torch.load(checkpoint, weights_only=False)["model"])
+    return FrozenTexts(source.pooled_all(model).numpy())
 
 
 def _first_stage(
@@ -195,9 +216,9 @@ def _first_stage(
     """Train a model without clusters into ``stage_dir`` (resuming it), give ``model`` its
     text projection and fit ``model``'s clusters on the item vectors of that space."""
     model, pooled, source = parts
-    if not isinstance(source, FrozenTexts):
-        raise ValueError("topic clusters need fast mode (a frozen encoder); in finetune mode "
-                         "leave --head clusters out")  # fmt: skip
+    if not isinstance(source, FrozenTexts | TopLayerTexts):
+        raise ValueError("topic clusters need a frozen encoder in their second stage: fast "
+                         "mode, or finetune mode with --trainable-layers")  # fmt: skip
     stage_dir.mkdir(exist_ok=True)
     first_cfg = dataclasses.replace(
         cfg,

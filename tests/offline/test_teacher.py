@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+import pytest
 import torch
 
 from adrank.cli import main
@@ -110,13 +111,20 @@ def test_distillation_moves_the_student_towards_the_teacher(
     assert record["kind"] == "kl" and record["pairs"] == 3000
 
 
+FINE_TUNING = {
+    "every layer": ["--max-train-rows", "800"],
+    "the top layer, then topic clusters": ["--trainable-layers", "1", "--head", "clusters=[4,8]"],
+}
+
+
+@pytest.mark.parametrize("how", FINE_TUNING)
 def test_a_fine_tuned_encoder_exports_with_parity(
-    tiny_data: Path, cache_dir: Path, tmp_path: Path
+    how: str, tiny_data: Path, cache_dir: Path, tmp_path: Path
 ) -> None:
     run_dir, out = tmp_path / "ft", tmp_path / "bundle"
     main(["train", "--data", str(tiny_data), "--out", str(run_dir), "--cache-dir",
           str(cache_dir), *TINY_TRAIN, "--mode", "finetune", "--epochs", "1",
-          "--max-train-rows", "800"])  # fmt: skip
+          *FINE_TUNING[how]])  # fmt: skip
     tuned = load_run(run_dir).pooled.bert.state_dict()
     start = tiny_bert(0).state_dict()
     assert any(not torch.equal(tuned[k], start[k]) for k in start)  # the encoder learnt
