@@ -15,7 +15,14 @@ from model_export.teacher.lower import TokenStates
 from model_export.teacher.model import CrossTeacher
 from model_export.train.arrays import Featurised
 from model_export.train.batches import epoch_batches
-from model_export.train.trainer import BEST, CHECKPOINT, RunState, load_state, save_state
+from model_export.train.trainer import (
+    BEST,
+    CHECKPOINT,
+    RunState,
+    load_state,
+    save_state,
+    take_step,
+)
 
 EVAL_BATCH = 256
 
@@ -92,11 +99,7 @@ class TeacherTrainer:
             logit = self.model(self.table, *row_inputs(self.feats, self.base, rows, device))
             label = torch.from_numpy(self.feats.label[rows]).to(device)
             loss = F.binary_cross_entropy_with_logits(logit, label)
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
-            losses.append(loss.item())
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+            take_step(self.optimizer, loss, losses, bar)
         return float(np.mean(losses)) if losses else float("nan")
 
     def _validate(self, train_loss: float) -> None:
@@ -110,9 +113,5 @@ class TeacherTrainer:
             f"teacher epoch {row['epoch']}: train loss {train_loss:.4f}  "
             f"valid AUC {row['valid_auc']:.4f}  logloss {row['valid_logloss']:.4f}"
         )
-        if row["valid_auc"] > self.state.best_auc:
-            self.state.best_auc, self.state.best_epoch = row["valid_auc"], int(row["epoch"])
-            self.state.bad_epochs = 0
+        if self.state.improved(row["valid_auc"], int(row["epoch"])):
             save_state(self.run_dir / BEST, self.model, self.state, None)
-        else:
-            self.state.bad_epochs += 1

@@ -48,6 +48,24 @@ class RunState:
     bad_epochs: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
 
+    def improved(self, valid_auc: float, epoch: int) -> bool:
+        """Count an epoch's validation AUC: True when it is the best so far."""
+        if valid_auc > self.best_auc:
+            self.best_auc, self.best_epoch, self.bad_epochs = valid_auc, epoch, 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+
+def take_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, losses: list[float],
+              bar: tqdm) -> None:  # fmt: skip
+    """One optimiser step on ``loss``, its value kept and the running mean shown."""
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    losses.append(loss.item())
+    bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+
 
 @dataclass(frozen=True)
 class Predictions:
@@ -199,11 +217,7 @@ class Trainer:
             loss = self._loss(out, batch, rows)
             if self.distillation is not None:
                 loss = loss + self._distill_loss(self.distillation, rng, len(rows))
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
-            losses.append(loss.item())
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+            take_step(self.optimizer, loss, losses, bar)
         return float(np.mean(losses)) if losses else float("nan")
 
     def _forward(self, batch: Batch) -> HeadOutput:
@@ -251,15 +265,8 @@ class Trainer:
             f"epoch {row['epoch']}: train loss {train_loss:.4f}  valid AUC {valid_auc:.4f}  "
             f"logloss {row['valid_logloss']:.4f}{cvr}"
         )
-        if valid_auc > self.state.best_auc:
-            self.state.best_auc, self.state.best_epoch, self.state.bad_epochs = (
-                valid_auc,
-                int(row["epoch"]),
-                0,
-            )
+        if self.state.improved(valid_auc, int(row["epoch"])):
             self._save(BEST, with_optimizer=False)
-        else:
-            self.state.bad_epochs += 1
 
     def _save(self, name: str, with_optimizer: bool) -> None:
         save_state(self.run_dir / name, self.model, self.state,
