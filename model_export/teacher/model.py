@@ -51,7 +51,7 @@ class CrossTeacher(nn.Module):
         ad_states, ad_mask = _text_tokens(table, ad)
         item_states, item_mask = self._behaviour(table, history[:, : self.items])
         states = torch.cat([prefix, ad_states + self.segment.weight[AD], item_states], dim=1)
-        ones = torch.ones(prefix.shape[:2], dtype=ad_mask.dtype)
+        ones = torch.ones(prefix.shape[:2], dtype=ad_mask.dtype, device=ad_mask.device)
         states, mask = pack(states, torch.cat([ones, ad_mask, item_mask], dim=1))
         hidden = run_layers(self.layers, states, mask)
         return base + self.out(hidden[:, 0]).squeeze(-1)
@@ -74,7 +74,7 @@ class CrossTeacher(nn.Module):
 def _text_tokens(table: TokenStates, texts: Tensor) -> tuple[Tensor, Tensor]:
     """Token states (…, T, h) float32 and their mask (…, T) of the given text indices."""
     states = table.states[texts].float()
-    positions = torch.arange(states.shape[-2])
+    positions = torch.arange(states.shape[-2], device=states.device)
     mask = (positions < table.lengths[texts].unsqueeze(-1)).to(torch.int64)
     return states, mask
 
