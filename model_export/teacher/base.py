@@ -10,6 +10,7 @@ is never worse at its first step.
 from pathlib import Path
 
 import numpy as np
+from scipy.special import logit
 
 from model_export.data.clicklog import ClickLog
 from model_export.train.arrays import featurise, positions, with_ads
@@ -40,5 +41,4 @@ class StudentLogits:
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p.astype(np.float64), EPS, 1 - EPS)
-    return np.log(p / (1 - p)).astype(np.float32)
+    return logit(np.clip(p.astype(np.float64), EPS, 1 - EPS)).astype(np.float32)

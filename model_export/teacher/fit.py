@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.special import expit
 from torch import Tensor
 from tqdm import tqdm
 
@@ -19,8 +20,10 @@ from model_export.train.trainer import (
     BEST,
     CHECKPOINT,
     RunState,
+    deterministic_algorithms,
     load_state,
     save_state,
+    seed_epoch,
     take_step,
 )
 
@@ -78,18 +81,18 @@ class TeacherTrainer:
 
     def fit(self) -> RunState:
         self.state = load_state(self.run_dir / CHECKPOINT, self.model, self.optimizer) or self.state
-        while self.state.epoch < self.cfg.epochs and self.state.bad_epochs < self.cfg.patience:
-            loss = self._train_epoch(self.state.epoch)
-            self._validate(loss)
-            self.state.epoch += 1
-            save_state(self.run_dir / CHECKPOINT, self.model, self.state, self.optimizer)
+        with deterministic_algorithms():
+            while self.state.epoch < self.cfg.epochs and self.state.bad_epochs < self.cfg.patience:
+                loss = self._train_epoch(self.state.epoch)
+                self._validate(loss)
+                self.state.epoch += 1
+                save_state(self.run_dir / CHECKPOINT, self.model, self.state, self.optimizer)
         self.model.load_state_dict(torch.load(self.run_dir / BEST, weights_only=True)["model"])
         return self.state
 
     def _train_epoch(self, epoch: int) -> float:
         self.model.train()
-        torch.manual_seed(self.cfg.seed * 1000 + epoch)
-        rng = np.random.default_rng([self.cfg.seed, epoch])
+        rng = seed_epoch(self.cfg.seed, epoch)
         device = self.model.out.weight.device
         losses: list[float] = []
         batches = epoch_batches(len(self.train_rows), self.cfg.batch_size, rng)
@@ -105,7 +108,7 @@ class TeacherTrainer:
     def _validate(self, train_loss: float) -> None:
         logit = teacher_logits(self.model, self.table, self.feats, self.base, self.valid_rows,
                                "validating")  # fmt: skip
-        y, p = self.feats.label[self.valid_rows], 1 / (1 + np.exp(-logit))
+        y, p = self.feats.label[self.valid_rows], expit(logit)
         row = {"epoch": self.state.epoch + 1, "train_loss": train_loss,
                "valid_auc": auc(y, p), "valid_logloss": logloss(y, p)}  # fmt: skip
         self.state.history.append(row)

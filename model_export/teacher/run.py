@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import orjson
 import torch
+from scipy.special import expit, logit
 from tqdm import tqdm
 
 from model_export.data.clicklog import ClickLog
@@ -131,17 +132,17 @@ def _build(cfg: TeacherConfig, spec: FeatureSpec, feats: Featurised,
             model.out.weight.zero_()
             model.out.bias.zero_()
         else:
-            model.out.bias.fill_(float(np.log(spec.global_ctr / (1 - spec.global_ctr))))
+            model.out.bias.fill_(float(logit(spec.global_ctr)))
     device = pick_device(cfg.device)
     tqdm.write(f"teacher: {frozen} frozen layers over {len(feats.texts)} texts, "
                f"{cfg.trainable_layers} trained, on {device}")  # fmt: skip
     return model.to(device), TokenStates(table.states.to(device), table.lengths.to(device))
 
 
-def _evaluate(feats: Featurised, logit: np.ndarray) -> dict[str, Any]:
+def _evaluate(feats: Featurised, logits: np.ndarray) -> dict[str, Any]:
     """Metrics of the test rows' click logits."""
     rows = feats.rows("test")
-    p = 1 / (1 + np.exp(-logit.astype(np.float64)))
+    p = expit(logits.astype(np.float64))
     p_true = feats.p_true[rows]
     known = None if np.isnan(p_true).any() else p_true
     return evaluate_predictions(feats.label[rows], p, feats.user_id[rows], p_true=known)

@@ -4,6 +4,8 @@ Deterministic for a seed: each epoch's shuffling and dropout draw from generator
 (seed, epoch), so a run resumed from its checkpoint continues exactly as if uninterrupted.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,25 @@ class RunState:
             return True
         self.bad_epochs += 1
         return False
+
+
+@contextmanager
+def deterministic_algorithms() -> Iterator[None]:
+    """Deterministic kernels while training: CPU scatter-adds (embedding gradients) otherwise
+    vary run to run."""
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def seed_epoch(seed: int, epoch: int) -> np.random.Generator:
+    """Seed torch (dropout) for an epoch and return its generator (shuffling): both drawn
+    from (seed, epoch), so a run resumed at an epoch continues as if uninterrupted."""
+    torch.manual_seed(seed * 1000 + epoch)
+    return np.random.default_rng([seed, epoch])
 
 
 def take_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, losses: list[float],
@@ -187,24 +208,19 @@ class Trainer:
     def fit(self, resume: bool = True) -> RunState:
         if resume:
             self._resume()
-        was_deterministic = torch.are_deterministic_algorithms_enabled()
-        torch.use_deterministic_algorithms(True)  # CPU scatter-adds otherwise vary run to run
-        try:
+        with deterministic_algorithms():
             while self.state.epoch < self.cfg.epochs and self.state.bad_epochs < self.cfg.patience:
                 loss = self._train_epoch(self.state.epoch)
                 self._validate(loss)
                 self.state.epoch += 1
                 self._save(CHECKPOINT, with_optimizer=True)
-        finally:
-            torch.use_deterministic_algorithms(was_deterministic)
         self.model.load_state_dict(torch.load(self.run_dir / BEST, weights_only=True)["model"])
         return self.state
 
     def _train_epoch(self, epoch: int) -> float:
         self.model.train()
-        torch.manual_seed(self.cfg.seed * 1000 + epoch)
-        rng = np.random.default_rng([self.cfg.seed, epoch])
-        losses = []
+        rng = seed_epoch(self.cfg.seed, epoch)
+        losses: list[float] = []
         bar = tqdm(
             epoch_batches(len(self.train.label), self.cfg.batch_size, rng),
             desc=f"epoch {epoch + 1}/{self.cfg.epochs}",
