@@ -23,6 +23,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_data_args(p)
     p.add_argument("--out", type=Path, required=True, help="teacher run directory")
+    p.add_argument(
+        "--ensemble", type=Path, nargs="+", metavar="RUN",
+        help="instead of the cross-encoder, the teacher is the mean click logit of these "
+        "trained runs (e.g. one recipe, several seeds): only --label-rows and --seed apply",
+    )  # fmt: skip
     defaults = TeacherConfig()
     for f in dataclasses.fields(TeacherConfig):
         if f.name == "seed":
@@ -45,14 +50,22 @@ def _rows(raw: str) -> int | None:
 def run(args: argparse.Namespace) -> None:
     from model_export.data.sources import load_source, split_for
     from model_export.teacher.config import TeacherConfig
+    from model_export.teacher.ensemble import ensemble_teacher
     from model_export.teacher.run import train_teacher
 
-    cfg = TeacherConfig(
-        **{f.name: getattr(args, f.name) for f in dataclasses.fields(TeacherConfig)}
-    )
     log = load_source(args.data, args.cache_dir, args.skip_invalid)
-    summary = train_teacher(log, split_for(log, args.protocol, args.seed), cfg, args.out)
+    split = split_for(log, args.protocol, args.seed)
+    if args.ensemble:
+        summary = ensemble_teacher(log, split, args.ensemble, args.label_rows, args.seed,
+                                   args.out)  # fmt: skip
+        fitted = f"{len(args.ensemble)} runs averaged"
+    else:
+        cfg = TeacherConfig(
+            **{f.name: getattr(args, f.name) for f in dataclasses.fields(TeacherConfig)}
+        )
+        summary = train_teacher(log, split, cfg, args.out)
+        fitted = f"best validation AUC {summary['best_valid_auc']:.4f} at epoch " \
+                 f"{summary['best_epoch']}"  # fmt: skip
     test = summary["test"]
-    print(f"teacher: best validation AUC {summary['best_valid_auc']:.4f} at epoch "
-          f"{summary['best_epoch']}; test AUC {test['auc']:.4f}, gAUC {test['gauc']:.4f}, "
+    print(f"teacher: {fitted}; test AUC {test['auc']:.4f}, gAUC {test['gauc']:.4f}, "
           f"log loss {test['logloss']:.4f}; saved in {args.out}")  # fmt: skip

@@ -57,13 +57,13 @@ def train_teacher(
     base = np.zeros(len(feats.row), np.float32) if student is None else student.logged(feats.row)
     model, table = _build(cfg, spec, feats, run_dir)
     rng = np.random.default_rng([cfg.seed, 7])
-    train, valid = (_sample(feats.rows(s), n, rng) for s, n in
+    train, valid = (sample_rows(feats.rows(s), n, rng) for s, n in
                     (("train", cfg.max_rows), ("valid", cfg.valid_rows)))  # fmt: skip
     started = time.perf_counter()
     state = TeacherTrainer(cfg, model, table, (feats, base), (train, valid), run_dir).fit()
     seconds = time.perf_counter() - started
     (run_dir / "history.json").write_bytes(dumps(state.history))
-    labelled = _sample(feats.rows("train"), cfg.label_rows, rng)
+    labelled = sample_rows(feats.rows("train"), cfg.label_rows, rng)
     started = time.perf_counter()
     labels = label(model, table, (feats, base), labelled, student, rng)
     label_seconds = time.perf_counter() - started
@@ -76,11 +76,11 @@ def train_teacher(
         "label_ms_per_100_rows": round(label_seconds / max(2 * len(labelled), 1) * 1e5, 1),
         "device": str(pick_device(cfg.device)),
         "best_epoch": state.best_epoch, "best_valid_auc": state.best_auc,
-        "test": _evaluate(feats, teacher_logits(model, table, feats, base, feats.rows("test"),
+        "test": metrics_on_test(feats, teacher_logits(model, table, feats, base, feats.rows("test"),
                                                 "testing")),
     }  # fmt: skip
     if student is not None:
-        summary["base_test"] = _evaluate(feats, base[feats.rows("test")])
+        summary["base_test"] = metrics_on_test(feats, base[feats.rows("test")])
     (run_dir / SUMMARY_FILE).write_bytes(dumps(summary))
     return summary
 
@@ -139,7 +139,7 @@ def _build(cfg: TeacherConfig, spec: FeatureSpec, feats: Featurised,
     return model.to(device), TokenStates(table.states.to(device), table.lengths.to(device))
 
 
-def _evaluate(feats: Featurised, logits: np.ndarray) -> dict[str, Any]:
+def metrics_on_test(feats: Featurised, logits: np.ndarray) -> dict[str, Any]:
     """Metrics of the test rows' click logits."""
     rows = feats.rows("test")
     p = expit(logits.astype(np.float64))
@@ -148,7 +148,7 @@ def _evaluate(feats: Featurised, logits: np.ndarray) -> dict[str, Any]:
     return evaluate_predictions(feats.label[rows], p, feats.user_id[rows], p_true=known)
 
 
-def _sample(rows: np.ndarray, n: int | None, rng: np.random.Generator) -> np.ndarray:
+def sample_rows(rows: np.ndarray, n: int | None, rng: np.random.Generator) -> np.ndarray:
     if n is None or len(rows) <= n:
         return rows
     return np.sort(rng.choice(rows, n, replace=False))

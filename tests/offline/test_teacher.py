@@ -1,6 +1,7 @@
 """The teacher and distillation through the CLI on the tiny log: a tiny teacher trains,
-resumes and labels; a teacher started from a run begins at its logits; distillation moves
-the student towards the teacher; a fine-tuned encoder exports with parity."""
+resumes and labels; a teacher started from a run begins at its logits; an ensemble teacher
+labels with its runs' mean logit; distillation moves the student towards the teacher; a
+fine-tuned encoder exports with parity."""
 
 import zlib
 from pathlib import Path
@@ -64,8 +65,8 @@ def test_a_teacher_with_a_base_starts_from_its_logit() -> None:
     assert torch.equal(logits, base)
 
 
-def agreement(run_dir: Path, data: Path, labels: SoftLabels, cache_dir: Path) -> float:
-    """Correlation of a run's click logits with the teacher's over its labelled pairs."""
+def pair_logits(run_dir: Path, data: Path, labels: SoftLabels, cache_dir: Path) -> np.ndarray:
+    """A run's click logits of the labelled pairs: the logged rows, then the unshown ones."""
     run = load_run(run_dir)
     log = load_source(str(data), None, False)
     feats, _ = featurise(log, split_for(log, "standard", 0), run.cfg.history_len,
@@ -74,8 +75,31 @@ def agreement(run_dir: Path, data: Path, labels: SoftLabels, cache_dir: Path) ->
     source = run.text_source(feats, cache_dir)
     p = np.concatenate([predict(run.model, source, with_ads(feats, rows, rows)),
                         predict(run.model, source, with_ads(feats, rows, ad_rows))])  # fmt: skip
-    student = np.log(p / (1 - p))
+    return np.log(p / (1 - p))
+
+
+def agreement(run_dir: Path, data: Path, labels: SoftLabels, cache_dir: Path) -> float:
+    """Correlation of a run's click logits with the teacher's over its labelled pairs."""
+    student = pair_logits(run_dir, data, labels, cache_dir)
     return float(np.corrcoef(student, np.concatenate([labels.logit, labels.pair_logit]))[0, 1])
+
+
+def test_an_ensemble_teacher_labels_with_its_runs_mean_logit(
+    tiny_data: Path, tiny_run: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    other, out = tmp_path / "seed1", tmp_path / "ensemble"
+    main(["train", "--data", str(tiny_data), "--out", str(other), "--cache-dir",
+          str(cache_dir), *TINY_TRAIN, "--seed", "1"])  # fmt: skip
+    main(["teacher", "--data", str(tiny_data), "--out", str(out), "--label-rows", "300",
+          "--ensemble", str(tiny_run), str(other)])  # fmt: skip
+    labels = SoftLabels.load(out / SOFT_LABELS)
+    assert len(labels.row) == 300
+    members = [pair_logits(r, tiny_data, labels, cache_dir) for r in (tiny_run, other)]
+    assert np.abs(members[0] - members[1]).max() > 0.01  # two different runs
+    taught = np.concatenate([labels.logit, labels.pair_logit])
+    np.testing.assert_allclose(taught, np.mean(members, axis=0), atol=1e-4)
+    summary = orjson.loads((out / "teacher.json").read_bytes())
+    assert len(summary["members_test"]) == 2 and 0.0 < summary["test"]["auc"] < 1.0
 
 
 def test_distillation_moves_the_student_towards_the_teacher(
