@@ -58,4 +58,4 @@ def ensemble_teacher(
 
 
 def _mean(logits: list[np.ndarray]) -> np.ndarray:
-    return np.mean(logits, axis=0, dtype=np.float32)
+    return np.stack(logits).mean(axis=0, dtype=np.float32)
