@@ -26,7 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--ensemble", type=Path, nargs="+", metavar="RUN",
         help="instead of the cross-encoder, the teacher is the mean click logit of these "
-        "trained runs (e.g. one recipe, several seeds): only --label-rows and --seed apply",
+        "runs, trained on this --data and split (e.g. one recipe, several seeds; with "
+        "--protocol cold-item the split depends on --seed): only --label-rows applies",
     )  # fmt: skip
     defaults = TeacherConfig()
     for f in dataclasses.fields(TeacherConfig):
