@@ -45,13 +45,13 @@ def ensemble_teacher(
         pair_logit=_mean([m.unshown(logged, shown) for m in members]),
     )
     labels.save(out / SOFT_LABELS)
-    test = feats.row[feats.rows("test")]
+    test = [m.logged(feats.row[feats.rows("test")]) for m in members]
     summary = {
         "ensemble": [str(r) for r in runs],
         "labelled_rows": len(rows),
         "label_seconds": round(time.perf_counter() - started, 1),
-        "test": metrics_on_test(feats, _mean([m.logged(test) for m in members])),
-        "members_test": [metrics_on_test(feats, m.logged(test)) for m in members],
+        "test": metrics_on_test(feats, _mean(test)),
+        "members_test": [metrics_on_test(feats, t) for t in test],
     }
     (out / SUMMARY_FILE).write_bytes(dumps(summary))
     return summary
