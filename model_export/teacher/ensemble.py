@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from model_export.data.clicklog import ClickLog
 from model_export.teacher.base import StudentLogits
-from model_export.teacher.labels import SOFT_LABELS, SoftLabels, unshown_partners
+from model_export.teacher.labels import SOFT_LABELS, SoftLabels, log_fingerprint, unshown_partners
 from model_export.teacher.run import SUMMARY_FILE, dumps, metrics_on_test, sample_rows
 
 
@@ -43,6 +43,7 @@ def ensemble_teacher(
         logit=_mean([m.logged(logged) for m in members]),
         pair_ad_row=shown,
         pair_logit=_mean([m.unshown(logged, shown) for m in members]),
+        log=log_fingerprint(log, split),
     )
     labels.save(out / SOFT_LABELS)
     test = [m.logged(feats.row[feats.rows("test")]) for m in members]

@@ -3,15 +3,31 @@ pairs the log never showed, saved for the student's distillation (``train/distil
 
 Rows are named by their position in the click log, so a student featurising the same log
 finds them whatever it keeps; an unshown pair is a logged row's user, history and context
-with the ad of another training row.
+with the ad of another training row. Positions mean something only in the log (and split)
+they were made on: the labels carry its fingerprint, and a student on another log is
+refused rather than taught wrong rows.
 """
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+
+from model_export.data.clicklog import IMPRESSION_COLUMNS, ClickLog
 
 SOFT_LABELS = "soft_labels.npz"
+
+
+def log_fingerprint(log: ClickLog, split: np.ndarray) -> str:
+    """What a position in ``log`` names: its impressions (who was shown which ad when, with
+    which label), its ads' texts, its behaviour events and the split of its rows (sha256)."""
+    digest = hashlib.sha256()
+    for frame in (log.impressions[IMPRESSION_COLUMNS[:4]], log.ads, log.events):
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    digest.update(pd.util.hash_array(np.asarray(split, dtype=object)).tobytes())
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -21,17 +37,27 @@ class SoftLabels:
     pair_ad_row: np.ndarray  # (N,) int64: log position of the row whose ad ``row``'s user is
     # shown in its unshown pair
     pair_logit: np.ndarray  # (N,) float32: the teacher's logit of that pair
+    log: str  # the labelled log's fingerprint (``log_fingerprint``)
 
     def save(self, path: Path) -> None:
         tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, row=self.row, logit=self.logit, pair_ad_row=self.pair_ad_row,
-                 pair_logit=self.pair_logit)  # fmt: skip
+        np.savez_compressed(tmp, row=self.row, logit=self.logit, pair_ad_row=self.pair_ad_row,
+                            pair_logit=self.pair_logit, log=np.array(self.log))  # fmt: skip
         tmp.replace(path)
 
     @classmethod
-    def load(cls, path: Path) -> "SoftLabels":
+    def load(cls, path: Path, fingerprint: str) -> "SoftLabels":
+        """The labels at ``path``, if they were made on the log of ``fingerprint``."""
         with np.load(path) as data:
-            return cls(data["row"], data["logit"], data["pair_ad_row"], data["pair_logit"])
+            made_on = str(data["log"]) if "log" in data else "a log it does not name"
+            if made_on != fingerprint:
+                raise ValueError(
+                    f"{path} labels another log than this one (made on {made_on[:12]}, this "
+                    f"is {fingerprint[:12]}): its rows would name other impressions. Label "
+                    "this log with `adrank teacher`, or train without --teacher"
+                )
+            return cls(data["row"], data["logit"], data["pair_ad_row"], data["pair_logit"],
+                       made_on)  # fmt: skip
 
 
 def unshown_partners(ad_text: np.ndarray, pool: np.ndarray, rows: np.ndarray,

@@ -26,7 +26,7 @@ from model_export.evaluate.metrics import evaluate_predictions
 from model_export.teacher.base import StudentLogits
 from model_export.teacher.config import TeacherConfig
 from model_export.teacher.fit import TeacherTrainer, teacher_logits
-from model_export.teacher.labels import SOFT_LABELS, SoftLabels, unshown_partners
+from model_export.teacher.labels import SOFT_LABELS, SoftLabels, log_fingerprint, unshown_partners
 from model_export.teacher.lower import TokenStates, token_states
 from model_export.teacher.model import CrossTeacher
 from model_export.train.arrays import FeatureSpec, Featurised, featurise, with_ads
@@ -65,7 +65,8 @@ def train_teacher(
     (run_dir / "history.json").write_bytes(dumps(state.history))
     labelled = sample_rows(feats.rows("train"), cfg.label_rows, rng)
     started = time.perf_counter()
-    labels = label(model, table, (feats, base), labelled, student, rng)
+    labels = label(model, table, (feats, base), labelled, student, rng,
+                   log_fingerprint(log, split))  # fmt: skip
     label_seconds = time.perf_counter() - started
     labels.save(run_dir / SOFT_LABELS)
     summary = {
@@ -96,9 +97,11 @@ def label(
     rows: np.ndarray,
     student: StudentLogits | None,
     rng: np.random.Generator,
+    fingerprint: str,
 ) -> SoftLabels:
     """Soft labels of ``rows`` of the featurised log (``data``: it, and the logits its rows
-    start from) and of one unshown pair per row (starting from ``student``'s, if any)."""
+    start from; ``fingerprint``: its log's) and of one unshown pair per row (starting from
+    ``student``'s, if any)."""
     feats, base = data
     partners = unshown_partners(feats.ad_text, feats.rows("train"), rows, rng)
     unshown = with_ads(feats, rows, partners)
@@ -110,6 +113,7 @@ def label(
         logit=teacher_logits(model, table, feats, base, rows, "soft labels: logged"),
         pair_ad_row=feats.row[partners],
         pair_logit=teacher_logits(model, table, unshown, pair_base, every, "soft labels: unshown"),
+        log=fingerprint,
     )
 
 

@@ -35,6 +35,7 @@ from model_export.data.clicklog import ClickLog
 from model_export.model.ctr import CTRModel
 from model_export.model.encoder import PooledBert, load_bert, minilm_dir, tiny_bert
 from model_export.model.ranker import RankingHead
+from model_export.teacher.labels import log_fingerprint
 from model_export.train.arrays import FeatureSpec, Featurised, featurise, subset
 from model_export.train.config import TrainConfig
 from model_export.train.delay import MIN_CONVERSIONS, fit_delay
@@ -147,10 +148,11 @@ def train_run(
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg = _conversion_task(cfg, log)
     _check_same_config(cfg, run_dir)
+    labelled_log = log_fingerprint(log, split) if cfg.teacher else ""  # the whole split's
     split = _sample_train(split, cfg)
     feats, spec = featurise(log, split, cfg.history_len, cfg.prior_alpha, ad_prior=cfg.ad_prior)
     conversions = _cvr_task(cfg, feats, run_dir)
-    distillation = _distillation(cfg, feats, run_dir)
+    distillation = _distillation(cfg, feats, labelled_log, run_dir)
     pooled, tokenizer_file = base_bert(cfg.encoder, cfg.seed)
     shutil.copyfile(tokenizer_file, run_dir / "tokenizer.json")
     tokenizer = TextTokenizer(tokenizer_file, cfg.max_tokens)
@@ -247,14 +249,17 @@ def _conversion_task(cfg: TrainConfig, log: ClickLog) -> TrainConfig:
     return cfg
 
 
-def _distillation(cfg: TrainConfig, feats: Featurised, run_dir: Path) -> Distillation | None:
-    """The teacher's soft labels of this run's training rows; what was distilled is recorded
-    in distillation.json (and from there in the bundle's manifest)."""
+def _distillation(
+    cfg: TrainConfig, feats: Featurised, fingerprint: str, run_dir: Path
+) -> Distillation | None:
+    """The teacher's soft labels of this run's training rows (of the log of ``fingerprint``);
+    what was distilled is recorded in distillation.json (and from there in the bundle's
+    manifest)."""
     if cfg.teacher is None:
         return None
     teacher = Path(cfg.teacher)
-    d = load_distillation(teacher, subset(feats, feats.rows("train")), cfg.distill,
-                          cfg.distill_weight)  # fmt: skip
+    d = load_distillation(teacher, subset(feats, feats.rows("train")), fingerprint,
+                          cfg.distill, cfg.distill_weight)  # fmt: skip
     summary = orjson.loads((teacher / "teacher.json").read_bytes())
     record = {"teacher": str(teacher), "kind": cfg.distill, "weight": cfg.distill_weight,
               "pairs": len(d.logged.row), "teacher_summary": summary}  # fmt: skip

@@ -1,8 +1,9 @@
 """The teacher and distillation through the CLI on the tiny log: a tiny teacher trains,
 resumes and labels; a teacher started from a run begins at its logits; an ensemble teacher
-labels with its runs' mean logit; distillation moves the student towards the teacher; a
-fine-tuned encoder exports with parity."""
+labels with its runs' mean logit; distillation moves the student towards the teacher, and
+refuses soft labels of another log; a fine-tuned encoder exports with parity."""
 
+import shutil
 import zlib
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from adrank.cli import main
 from model_export.data.sources import load_source, split_for
 from model_export.export.parity import VECTOR_TOLERANCE
 from model_export.model.encoder import tiny_bert
-from model_export.teacher.labels import SOFT_LABELS, SoftLabels
+from model_export.teacher.labels import SOFT_LABELS, SoftLabels, log_fingerprint
 from model_export.teacher.lower import TokenStates
 from model_export.teacher.model import CrossTeacher
 from model_export.train.arrays import featurise, positions, with_ads
@@ -42,14 +43,14 @@ def test_a_tiny_teacher_trains_resumes_and_labels(tiny_data: Path, tmp_path: Pat
     assert summary["train_rows"] == 1500 and summary["labelled_rows"] == 400
     assert 0.0 < summary["test"]["auc"] < 1.0 and "expected_auc" in summary["test"]
 
-    labels = SoftLabels.load(out / SOFT_LABELS)
+    log = load_source(str(tiny_data), None, False)
+    split = split_for(log, "standard", 0)
+    labels = SoftLabels.load(out / SOFT_LABELS, log_fingerprint(log, split))
     assert len(labels.row) == len(labels.pair_ad_row) == 400
     assert np.isfinite(labels.logit).all() and np.isfinite(labels.pair_logit).all()
-    log = load_source(str(tiny_data), None, False)
     ads = log.impressions["ad_id"].to_numpy()
     assert (ads[labels.row] != ads[labels.pair_ad_row]).mean() > 0.9  # pairs the log never showed
     assert (log.impressions["ts"].to_numpy()[labels.row] > 0).all()
-    split = split_for(log, "standard", 0)
     assert (split[labels.row] == "train").all() and (split[labels.pair_ad_row] == "train").all()
 
 
@@ -92,7 +93,8 @@ def test_an_ensemble_teacher_labels_with_its_runs_mean_logit(
           str(cache_dir), *TINY_TRAIN, "--seed", "1"])  # fmt: skip
     main(["teacher", "--data", str(tiny_data), "--out", str(out), "--label-rows", "300",
           "--ensemble", str(tiny_run), str(other)])  # fmt: skip
-    labels = SoftLabels.load(out / SOFT_LABELS)
+    log = load_source(str(tiny_data), None, False)
+    labels = SoftLabels.load(out / SOFT_LABELS, log_fingerprint(log, split_for(log, "standard", 0)))
     assert len(labels.row) == 300
     members = [pair_logits(r, tiny_data, labels, cache_dir) for r in (tiny_run, other)]
     assert np.abs(members[0] - members[1]).max() > 0.01  # two different runs
@@ -102,23 +104,29 @@ def test_an_ensemble_teacher_labels_with_its_runs_mean_logit(
     assert len(summary["members_test"]) == 2 and 0.0 < summary["test"]["auc"] < 1.0
 
 
-def test_distillation_moves_the_student_towards_the_teacher(
-    tiny_data: Path, cache_dir: Path, tmp_path: Path
-) -> None:
-    """A teacher that knows something the clicks barely show — ads whose id hashes odd are
-    clicked far more — is learnt by the distilled student and not by the plain one."""
-    log = load_source(str(tiny_data), None, False)
+def odd_ads_teacher(data: Path, out: Path) -> SoftLabels:
+    """A teacher that knows something the clicks barely show: ads whose id hashes odd are
+    clicked far more. Its soft labels of 3,000 pairs of ``data``, saved in ``out``."""
+    log = load_source(str(data), None, False)
     split = split_for(log, "standard", 0)
     train = np.flatnonzero(split == "train")
     rng = np.random.default_rng(0)
     rows, ad_rows = rng.choice(train, 3000), rng.choice(train, 3000)
     odd = log.impressions["ad_id"].map(lambda a: zlib.crc32(a.encode()) % 2).to_numpy()
     logit = lambda r: np.where(odd[r] == 1, -1.5, -5.0).astype(np.float32)  # noqa: E731
+    out.mkdir()
+    labels = SoftLabels(rows, logit(rows), ad_rows, logit(ad_rows), log_fingerprint(log, split))
+    labels.save(out / SOFT_LABELS)
+    (out / "teacher.json").write_bytes(orjson.dumps({"made_by": "the test"}))
+    return labels
+
+
+def test_distillation_moves_the_student_towards_the_teacher(
+    tiny_data: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    """The odd-ads teacher is learnt by the distilled student and not by the plain one."""
     teacher_dir = tmp_path / "teacher"
-    teacher_dir.mkdir()
-    labels = SoftLabels(rows, logit(rows), ad_rows, logit(ad_rows))
-    labels.save(teacher_dir / SOFT_LABELS)
-    (teacher_dir / "teacher.json").write_bytes(orjson.dumps({"made_by": "the test"}))
+    labels = odd_ads_teacher(tiny_data, teacher_dir)
 
     train_args = ["train", "--data", str(tiny_data), "--cache-dir", str(cache_dir), *TINY_TRAIN]
     train_args += ["--epochs", "4", "--distill-weight", "3"]
@@ -133,6 +141,31 @@ def test_distillation_moves_the_student_towards_the_teacher(
     assert margin > plain + 0.2
     record = orjson.loads((tmp_path / "kl" / "distillation.json").read_bytes())
     assert record["kind"] == "kl" and record["pairs"] == 3000
+
+
+def test_soft_labels_of_another_log_are_refused(
+    tiny_data: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    """Soft labels name impressions by position: on a log with one click changed, or with
+    another split, the same positions are other rows, and the student refuses them."""
+    teacher_dir = tmp_path / "teacher"
+    labels = odd_ads_teacher(tiny_data, teacher_dir)
+    other = tmp_path / "other"
+    shutil.copytree(tiny_data, other)
+    impressions = (other / "impressions.jsonl").read_text().splitlines()
+    first = orjson.loads(impressions[0])
+    first["label"] = 1 - first["label"]
+    impressions[0] = orjson.dumps(first).decode()
+    (other / "impressions.jsonl").write_text("\n".join(impressions) + "\n")
+
+    log = load_source(str(tiny_data), None, False)
+    split = split_for(log, "standard", 0)
+    assert log_fingerprint(load_source(str(tiny_data), None, False), split) == labels.log
+    assert log_fingerprint(log, split_for(log, "cold-item", 0)) != labels.log
+    with pytest.raises(ValueError, match="labels another log"):
+        main(["train", "--data", str(other), "--out", str(tmp_path / "student"), "--cache-dir",
+              str(cache_dir), *TINY_TRAIN, "--teacher", str(teacher_dir)])  # fmt: skip
+    assert not (tmp_path / "student" / "distillation.json").exists()
 
 
 FINE_TUNING = {
