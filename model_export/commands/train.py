@@ -120,10 +120,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--distill",
-        choices=("kl", "margin_mse"),
+        choices=("kl", "margin_mse", "in_batch"),
         default="kl",
         help="with --teacher: kl, the teacher's click probability on both rows of a pair; "
-        "margin_mse, its logit margin of the logged ad over the unshown one",
+        "margin_mse, its logit margin of the logged ad over the unshown one; in_batch, its "
+        "logit margins between the training impressions of each step (no unshown pairs, "
+        "no extra cost)",
     )
     p.add_argument("--distill-weight", type=float, default=1.0, help="with --teacher")
     p.set_defaults(run=run)

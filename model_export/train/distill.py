@@ -8,7 +8,11 @@ where the serving model must rank too. Each training step adds, weighted, one of
   divergence on the logits up to a constant), on both rows of each pair;
 - ``margin_mse``: the squared error between the student's and the teacher's logit margins
   of the logged ad over the unshown one (MarginMSE, Hofstätter et al. 2020): only the
-  teacher's ranking of the two is taught, not its level.
+  teacher's ranking of the two is taught, not its level;
+- ``in_batch``: MarginMSE over every pair of the step's own training impressions that the
+  teacher labelled — the student's logits minus the teacher's, centred on the batch,
+  squared (the mean over pairs of squared margin errors is twice that). No unshown pairs
+  and no forward pass beyond the clicks' own: distillation at the student's training cost.
 """
 
 from dataclasses import dataclass
@@ -23,7 +27,7 @@ from torch import Tensor
 from model_export.teacher.labels import SOFT_LABELS, SoftLabels
 from model_export.train.arrays import Featurised, positions, subset, with_ads
 
-DistillKind = Literal["kl", "margin_mse"]
+DistillKind = Literal["kl", "margin_mse", "in_batch"]
 
 
 def soft_loss(student: Tensor, teacher: Tensor) -> Tensor:
@@ -39,6 +43,12 @@ def distill_loss(
     return F.mse_loss(student[0] - student[1], teacher[0] - teacher[1])
 
 
+def in_batch_loss(student: Tensor, teacher: Tensor) -> Tensor:
+    """MarginMSE over all pairs of a batch's rows, as the variance of their logit errors."""
+    error = student - teacher
+    return (error - error.mean()).square().mean()
+
+
 @dataclass(frozen=True)
 class Distillation:
     """The soft-labelled pairs a student trains on, and how."""
@@ -48,6 +58,17 @@ class Distillation:
     teacher: tuple[np.ndarray, np.ndarray]  # the teacher's logits of both
     kind: DistillKind
     weight: float
+    by_position: np.ndarray  # the teacher's logit of each log position (NaN: not labelled)
+
+    def in_batch(self, student: Tensor, positions: np.ndarray) -> Tensor | None:
+        """The weighted ``in_batch`` loss of a step's logits of the impressions at log
+        ``positions`` (None if the teacher labelled fewer than two of them)."""
+        teacher = self.by_position[positions]
+        labelled = np.flatnonzero(~np.isnan(teacher))
+        if len(labelled) < 2:
+            return None
+        target = torch.from_numpy(teacher[labelled])
+        return self.weight * in_batch_loss(student[torch.from_numpy(labelled)], target)
 
     def draw(
         self, rng: np.random.Generator, n: int
@@ -58,10 +79,11 @@ class Distillation:
         return subset(self.logged, rows), subset(self.unshown, rows), (logits[0], logits[1])
 
 
-def load_distillation(teacher_dir: Path, train: Featurised, kind: DistillKind,
-                      weight: float) -> Distillation:  # fmt: skip
-    """The teacher's soft labels of the rows of ``train`` (rows it lacks are left out)."""
-    labels = SoftLabels.load(teacher_dir / SOFT_LABELS)
+def load_distillation(teacher_dir: Path, train: Featurised, fingerprint: str,
+                      kind: DistillKind, weight: float) -> Distillation:  # fmt: skip
+    """The teacher's soft labels of the rows of ``train`` (rows it lacks are left out), if
+    they were made on the log of ``fingerprint`` (``teacher.labels.log_fingerprint``)."""
+    labels = SoftLabels.load(teacher_dir / SOFT_LABELS, fingerprint)
     at, ad_at = positions(train, labels.row), positions(train, labels.pair_ad_row)
     keep = (at >= 0) & (ad_at >= 0)
     if not keep.any():
@@ -69,4 +91,6 @@ def load_distillation(teacher_dir: Path, train: Featurised, kind: DistillKind,
                          "was the teacher trained on the same log and split?")  # fmt: skip
     logged, unshown = subset(train, at[keep]), with_ads(train, at[keep], ad_at[keep])
     teacher = (labels.logit[keep].astype(np.float32), labels.pair_logit[keep].astype(np.float32))
-    return Distillation(logged, unshown, teacher, kind, weight)
+    by_position = np.full(int(train.row.max()) + 1, np.nan, np.float32)
+    by_position[logged.row] = teacher[0]
+    return Distillation(logged, unshown, teacher, kind, weight, by_position)

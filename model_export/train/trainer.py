@@ -232,7 +232,7 @@ class Trainer:
             out = self._forward(batch)
             loss = self._loss(out, batch, rows)
             if self.distillation is not None:
-                loss = loss + self._distill_loss(self.distillation, rng, len(rows))
+                loss = loss + self._distill_loss(self.distillation, out.logit, rows, rng)
             take_step(self.optimizer, loss, losses, bar)
         return float(np.mean(losses)) if losses else float("nan")
 
@@ -241,8 +241,14 @@ class Trainer:
         return self.model(vectors, batch.ad_index, batch.history_index, batch.context,
                           batch.bucket, batch.prior, batch.price)  # fmt: skip
 
-    def _distill_loss(self, d: Distillation, rng: np.random.Generator, n: int) -> torch.Tensor:
-        """The weighted distillation loss of ``n`` pairs drawn for this step."""
+    def _distill_loss(self, d: Distillation, logit: torch.Tensor, rows: np.ndarray,
+                      rng: np.random.Generator) -> torch.Tensor | float:  # fmt: skip
+        """The weighted distillation loss of this step: on its own rows (whose click
+        ``logit``s are computed) with ``in_batch``, else on as many pairs drawn."""
+        if d.kind == "in_batch":
+            loss = d.in_batch(logit, self.train.row[rows])
+            return 0.0 if loss is None else loss
+        n = len(rows)
         logged, unshown, teacher = d.draw(rng, n)
         student = (self._forward(make_batch(logged, np.arange(n))).logit,
                    self._forward(make_batch(unshown, np.arange(n))).logit)  # fmt: skip

@@ -1,5 +1,6 @@
 """The pure parts of the teacher and of distillation: packing token sequences, drawing
-unshown pairs, the distillation losses, and rows shown another ad."""
+unshown pairs, the distillation losses (the in-batch one on labelled rows only), and rows
+shown another ad."""
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 from model_export.teacher.labels import unshown_partners  # noqa: E402
 from model_export.teacher.model import pack  # noqa: E402
-from model_export.train.distill import distill_loss, soft_loss  # noqa: E402
+from model_export.train.distill import Distillation, distill_loss, in_batch_loss, soft_loss  # noqa: E402
 
 
 def test_pack_moves_real_tokens_to_the_front_in_order_and_cuts_padding() -> None:
@@ -43,3 +44,25 @@ def test_margin_mse_teaches_the_margin_not_the_level() -> None:
     assert distill_loss("kl", shifted, teacher).item() > distill_loss("kl", teacher, teacher).item()
     flipped = (teacher[1], teacher[0])
     assert distill_loss("margin_mse", flipped, teacher).item() > 0.0
+
+
+def test_in_batch_loss_is_half_the_mean_squared_margin_error_over_all_pairs() -> None:
+    student, teacher = torch.tensor([0.5, -1.0, 2.0, 0.0]), torch.tensor([1.0, -2.5, 1.5, 0.2])
+    i, j = torch.triu_indices(4, 4, offset=1)
+    margins = ((student[i] - student[j]) - (teacher[i] - teacher[j])).square()
+    pairs = torch.cat([margins, margins, torch.zeros(4)]).sum() / 16  # ordered pairs, i = j
+    assert torch.isclose(in_batch_loss(student, teacher), pairs / 2)
+    assert in_batch_loss(teacher + 3.0, teacher).item() < 1e-12  # the level is not taught
+
+
+def test_in_batch_distillation_reads_only_the_rows_the_teacher_labelled() -> None:
+    by_position = np.array([1.0, np.nan, -1.0, 0.5, np.nan], np.float32)
+    empty = np.zeros(0)
+    d = Distillation(None, None, (empty, empty), "in_batch", 2.0, by_position)  # type: ignore[arg-type]
+    student = torch.tensor([3.0, 9.0, 1.0, 99.0])  # at positions 0, 1, 2, 4
+    loss = d.in_batch(student, np.array([0, 1, 2, 4]))
+    assert loss is not None
+    assert torch.isclose(
+        loss, 2.0 * in_batch_loss(torch.tensor([3.0, 1.0]), torch.tensor([1.0, -1.0]))
+    )
+    assert d.in_batch(student[:2], np.array([0, 1])) is None  # one labelled row: no pair
