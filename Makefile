@@ -16,8 +16,13 @@ BUNDLE   ?= models/default
 # context in wide pair biases and an ad × context term instead of the MLP
 DEFAULT_MODEL ?= --no-ad-prior --head 'clusters=[16,256]' --second-stage-lr 5e-4 \
                  --head context_mlp=false --head context_cross=true --head ad_context_dim=4
+# distilled from a teacher (docs/model.md): on the synthetic logs the one shipped in
+# teachers/synth-default, the mean logit of that recipe trained with seeds 0, 1 and 2
+# (`make teacher` remakes it); on other logs none unless TEACHER names one made on them
+TEACHER  ?= $(if $(filter data/synth-default,$(DATA_DIR)),teachers/synth-default)
+DISTILL  := $(if $(TEACHER),--teacher $(TEACHER) --distill in_batch)
 
-.PHONY: run test test-fast install bundle lint typecheck clean-bundle
+.PHONY: run test test-fast install bundle teacher lint typecheck clean-bundle
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,14 +39,25 @@ $(VENV)/.installed-$(EXTRAS): pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed-$(EXTRAS)
 
-# The default model: synthetic logs → fast training → evaluation → verified bundle (cached).
-$(BUNDLE)/manifest.json: | install
+$(DATA_DIR)/impressions.jsonl: | install
 	$(BIN)/adrank synth --out $(DATA_DIR)
-	$(BIN)/adrank train --data $(DATA_DIR) --out $(RUN_DIR) $(DEFAULT_MODEL)
+
+# The default model: synthetic logs → fast training → evaluation → verified bundle (cached).
+$(BUNDLE)/manifest.json: | install $(DATA_DIR)/impressions.jsonl
+	$(BIN)/adrank train --data $(DATA_DIR) --out $(RUN_DIR) $(DEFAULT_MODEL) $(DISTILL)
 	$(BIN)/adrank evaluate $(RUN_DIR) --data $(DATA_DIR)
 	$(BIN)/adrank export $(RUN_DIR) --out $(BUNDLE) --data $(DATA_DIR) --int8
 
 bundle: $(BUNDLE)/manifest.json
+
+# The teacher: the default recipe trained with three seeds, and their mean logit labelling
+# every training impression and an unshown pair for each (about 15 minutes here).
+teacher: | install $(DATA_DIR)/impressions.jsonl
+	@test -n "$(TEACHER)" || { echo "name the teacher's directory: make teacher TEACHER=DIR"; exit 2; }
+	for s in 0 1 2; do $(BIN)/adrank train --data $(DATA_DIR) --out $(RUN_DIR)-member-s$$s \
+	    --seed $$s $(DEFAULT_MODEL) || exit 1; done
+	$(BIN)/adrank teacher --data $(DATA_DIR) --out $(TEACHER) --label-rows all \
+	    --ensemble $(foreach s,0 1 2,$(RUN_DIR)-member-s$(s))
 
 run: install $(BUNDLE)/manifest.json
 	$(BIN)/adrank serve --bundle $(BUNDLE)
