@@ -124,7 +124,8 @@ def odd_ads_teacher(data: Path, out: Path) -> SoftLabels:
 def test_distillation_moves_the_student_towards_the_teacher(
     tiny_data: Path, cache_dir: Path, tmp_path: Path
 ) -> None:
-    """The odd-ads teacher is learnt by the distilled student and not by the plain one."""
+    """The odd-ads teacher is learnt by the students distilled with each kind of loss, and
+    not by the plain one."""
     teacher_dir = tmp_path / "teacher"
     labels = odd_ads_teacher(tiny_data, teacher_dir)
 
@@ -132,13 +133,17 @@ def test_distillation_moves_the_student_towards_the_teacher(
     train_args += ["--epochs", "4", "--distill-weight", "3"]
     main([*train_args, "--out", str(tmp_path / "plain")])
     main([*train_args, "--out", str(tmp_path / "kl"), "--teacher", str(teacher_dir)])
-    main([*train_args, "--out", str(tmp_path / "margin"), "--teacher", str(teacher_dir),
-          "--distill", "margin_mse"])  # fmt: skip
-    plain, kl, margin = (agreement(tmp_path / name, tiny_data, labels, cache_dir)
-                         for name in ("plain", "kl", "margin"))  # fmt: skip
-    print(f"correlation with the teacher: plain {plain:.3f}  kl {kl:.3f}  margin_mse {margin:.3f}")
+    for kind in ("margin_mse", "in_batch"):
+        main([*train_args, "--out", str(tmp_path / kind), "--teacher", str(teacher_dir),
+              "--distill", kind])  # fmt: skip
+    names = ("plain", "kl", "margin_mse", "in_batch")
+    plain, kl, margin, in_batch = (agreement(tmp_path / n, tiny_data, labels, cache_dir)
+                                   for n in names)  # fmt: skip
+    print(f"correlation with the teacher: plain {plain:.3f}  kl {kl:.3f}  "
+          f"margin_mse {margin:.3f}  in_batch {in_batch:.3f}")  # fmt: skip
     assert kl > plain + 0.2
     assert margin > plain + 0.2
+    assert in_batch > plain + 0.2
     record = orjson.loads((tmp_path / "kl" / "distillation.json").read_bytes())
     assert record["kind"] == "kl" and record["pairs"] == 3000
 
