@@ -54,19 +54,19 @@ class Distillation:
     """The soft-labelled pairs a student trains on, and how."""
 
     logged: Featurised  # labelled training impressions
-    unshown: Featurised  # each one's user shown another ad
+    unshown: Featurised | None  # each one's user shown another ad (None: in_batch reads none)
     teacher: tuple[np.ndarray, np.ndarray]  # the teacher's logits of both
     kind: DistillKind
     weight: float
     by_position: np.ndarray  # the teacher's logit of each log position (NaN: not labelled)
 
-    def in_batch(self, student: Tensor, positions: np.ndarray) -> Tensor | None:
+    def in_batch(self, student: Tensor, positions: np.ndarray) -> Tensor:
         """The weighted ``in_batch`` loss of a step's logits of the impressions at log
-        ``positions`` (None if the teacher labelled fewer than two of them)."""
+        ``positions`` (zero if the teacher labelled fewer than two of them)."""
         teacher = self.by_position[positions]
         labelled = np.flatnonzero(~np.isnan(teacher))
         if len(labelled) < 2:
-            return None
+            return student.new_zeros(())
         target = torch.from_numpy(teacher[labelled])
         return self.weight * in_batch_loss(student[torch.from_numpy(labelled)], target)
 
@@ -74,6 +74,8 @@ class Distillation:
         self, rng: np.random.Generator, n: int
     ) -> tuple[Featurised, Featurised, tuple[Tensor, Tensor]]:
         """``n`` random pairs: their logged rows, unshown rows, and the teacher's logits."""
+        if self.unshown is None:
+            raise ValueError("in_batch distillation has no unshown pairs to draw")
         rows = rng.integers(0, len(self.logged.row), n)
         logits = tuple(torch.from_numpy(t[rows]) for t in self.teacher)
         return subset(self.logged, rows), subset(self.unshown, rows), (logits[0], logits[1])
@@ -82,14 +84,18 @@ class Distillation:
 def load_distillation(teacher_dir: Path, train: Featurised, fingerprint: str,
                       kind: DistillKind, weight: float) -> Distillation:  # fmt: skip
     """The teacher's soft labels of the rows of ``train`` (rows it lacks are left out), if
-    they were made on the log of ``fingerprint`` (``teacher.labels.log_fingerprint``)."""
+    they were made on the log of ``fingerprint`` (``teacher.labels.log_fingerprint``); with
+    their unshown pairs unless ``kind`` is ``in_batch``, which reads none."""
     labels = SoftLabels.load(teacher_dir / SOFT_LABELS, fingerprint)
-    at, ad_at = positions(train, labels.row), positions(train, labels.pair_ad_row)
+    pairs = kind != "in_batch"
+    at = positions(train, labels.row)
+    ad_at = positions(train, labels.pair_ad_row) if pairs else np.zeros_like(at)
     keep = (at >= 0) & (ad_at >= 0)
     if not keep.any():
         raise ValueError(f"{teacher_dir}'s soft labels name none of this run's training rows: "
                          "was the teacher trained on the same log and split?")  # fmt: skip
-    logged, unshown = subset(train, at[keep]), with_ads(train, at[keep], ad_at[keep])
+    logged = subset(train, at[keep])
+    unshown = with_ads(train, at[keep], ad_at[keep]) if pairs else None
     teacher = (labels.logit[keep].astype(np.float32), labels.pair_logit[keep].astype(np.float32))
     by_position = np.full(int(train.row.max()) + 1, np.nan, np.float32)
     by_position[logged.row] = teacher[0]

@@ -242,12 +242,11 @@ class Trainer:
                           batch.bucket, batch.prior, batch.price)  # fmt: skip
 
     def _distill_loss(self, d: Distillation, logit: torch.Tensor, rows: np.ndarray,
-                      rng: np.random.Generator) -> torch.Tensor | float:  # fmt: skip
+                      rng: np.random.Generator) -> torch.Tensor:  # fmt: skip
         """The weighted distillation loss of this step: on its own rows (whose click
         ``logit``s are computed) with ``in_batch``, else on as many pairs drawn."""
         if d.kind == "in_batch":
-            loss = d.in_batch(logit, self.train.row[rows])
-            return 0.0 if loss is None else loss
+            return d.in_batch(logit, self.train.row[rows])
         n = len(rows)
         logged, unshown, teacher = d.draw(rng, n)
         student = (self._forward(make_batch(logged, np.arange(n))).logit,
