@@ -3,10 +3,11 @@
     .venv/bin/python -m model_export.evaluate.residuals data/synth-default --run runs/default
 
 The synthetic truth is a sum of terms (``synth_truth``): the fine-topic and vertical counts,
-the offer phrase, a per-ad quality and the context. A least-squares fit of the run's logit on
-those terms splits it into a part that follows the truth (with a weight per term) and a
-residual that does not. Scoring the fitted part alone says what the weights cost; scoring the
-oracle plus the residual says what the residual costs. The residual is then split by ad:
+the offer phrase, a per-ad quality and the context's (device × slot, hour, position, the age
+band × the ad's vertical). A least-squares fit of the run's logit on those terms splits it
+into a part that follows the truth (with a weight per term) and a residual that does not.
+Scoring the fitted part alone says what the weights cost; scoring the oracle plus the
+residual says what the residual costs. The residual is then split by ad:
 
 - its per-ad mean on the test split, and how much of the residual's variance that is (less
   what per-ad means of pure noise would explain by chance);
@@ -16,6 +17,9 @@ oracle plus the residual says what the residual costs. The residual is then spli
   take ``var(quality) / (var(quality) + var(noise))`` of it;
 - the same with every ad scored as unseen (no id bucket, the global prior), which isolates
   the text path: its weight on the offer term says how much of the offer's effect it reads.
+
+And per term, the run's E[AUC] with that term's weight set to the truth's (the run's logit
+plus the term times one less its weight): what under-weighting each part of the truth costs.
 
 Last, the run's context effects: its partial dependence (every row scored with each device ×
 slot cell, each hour) correlated with the truth's tables.
@@ -30,8 +34,14 @@ import pandas as pd
 
 from model_export.data.clicklog import ClickLog
 from model_export.data.synth import SynthConfig, affinity_counts
-from model_export.data.synth_truth import DEVICE_SLOT_EFFECT, DEVICES, SLOTS, hour_effect
-from model_export.evaluate.metrics import auc
+from model_export.data.synth_truth import (
+    DEVICE_SLOT_EFFECT,
+    DEVICES,
+    SLOTS,
+    hour_effect,
+    position_effect,
+)
+from model_export.evaluate.metrics import auc, expected_auc
 from model_export.evaluate.truth_ablation import auc_table, offer_effects, synth_cli
 from model_export.train.arrays import Featurised, featurise, subset
 from model_export.train.run import Run, load_run
@@ -39,12 +49,13 @@ from model_export.train.texts import TextSource
 from model_export.train.trainer import predict
 from service.features.prior import unknown_prior
 
-TERMS = ("fine topic", "vertical", "offer", "quality", "context")
+CONTEXT_TERMS = ("device × slot", "hour", "position", "age band × vertical")
+TERMS = ("fine topic", "vertical", "offer", "quality", *CONTEXT_TERMS)
 
 
 def truth_terms(log: ClickLog, cfg: SynthConfig) -> pd.DataFrame:
-    """Per impression, each term of the true logit (columns ``TERMS``; context is the rest
-    of the true logit, base included)."""
+    """Per impression, each term of the true logit (columns ``TERMS``; the age band × the
+    ad's vertical is the rest of the true logit, base included)."""
     imps = log.impressions
     p = imps["p_true"].to_numpy(np.float64)
     logit = np.log(p / (1 - p))
@@ -58,7 +69,12 @@ def truth_terms(log: ClickLog, cfg: SynthConfig) -> pd.DataFrame:
             "quality": quality,
         }
     )
-    terms["context"] = logit - terms.sum(axis=1).to_numpy()
+    device = imps["ctx_device"].map({d: i for i, d in enumerate(DEVICES)}).to_numpy()
+    slot = imps["ctx_slot"].map({s: i for i, s in enumerate(SLOTS)}).to_numpy()
+    terms["device × slot"] = DEVICE_SLOT_EFFECT[device, slot]
+    terms["hour"] = hour_effect(imps["ctx_hour"].to_numpy(np.float64))
+    terms["position"] = position_effect(imps["ctx_position"].to_numpy(np.float64))
+    terms["age band × vertical"] = logit - terms.sum(axis=1).to_numpy()
     return terms
 
 
@@ -83,6 +99,14 @@ def decompose(logit: np.ndarray, terms: pd.DataFrame, label: np.ndarray) -> Deco
         "oracle + the run's residual": auc(label, true_logit + residual),
     }
     return Decomposition(dict(zip(terms.columns, coef[1:].tolist(), strict=True)), residual, aucs)
+
+
+def weight_costs(
+    logit: np.ndarray, terms: pd.DataFrame, weights: dict[str, float], p_true: np.ndarray
+) -> dict[str, float]:
+    """Per term, the E[AUC] of ``logit`` with that term's fitted weight set to one."""
+    return {t: expected_auc(p_true, logit + (1 - w) * terms[t].to_numpy())
+            for t, w in weights.items()}  # fmt: skip
 
 
 def training_noise(log: ClickLog, split: np.ndarray) -> pd.Series:
@@ -173,6 +197,7 @@ def report(log: ClickLog, split: np.ndarray, run_dir: Path, part: str = "test") 
     rows = split == part
     terms = truth_terms(log, SynthConfig())[rows].reset_index(drop=True)
     label = log.impressions["label"].to_numpy()[rows]
+    p_true = log.impressions["p_true"].to_numpy(np.float64)[rows]
     ad_ids = log.impressions["ad_id"].to_numpy()[rows]
     noise = training_noise(log, split)
     scored = Scored.load(run_dir, log, split, part)
@@ -181,9 +206,14 @@ def report(log: ClickLog, split: np.ndarray, run_dir: Path, part: str = "test") 
         dec = decompose(logit, terms, label)
         ads = per_ad(dec.residual, ad_ids, noise)
         weights = ", ".join(f"{t} {w:.2f}" for t, w in dec.weights.items())
+        costs = weight_costs(logit, terms, dec.weights, p_true)
+        fixed = ", ".join(f"{t} {e:.4f}" for t, e in costs.items())
         lines += [
             f"## {name} ({part}, {rows.sum():,} rows)", "", auc_table(dec.aucs), "",
             f"- weights of the truth's terms in the run's logit: {weights}",
+            f"- E[AUC] {expected_auc(p_true, logit):.4f} (the oracle's "
+            f"{expected_auc(p_true, terms.sum(axis=1).to_numpy()):.4f}); with one term's "
+            f"weight set to the truth's: {fixed}",
             f"- residual sd {dec.residual.std():.3f} (the true logit's: "
             f"{terms.sum(axis=1).std():.3f}); per-ad share of its variance {ads.share:.2f}, "
             f"per-ad sd {ads.sd:.3f}",

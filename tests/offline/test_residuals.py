@@ -8,6 +8,7 @@ import pytest
 
 from model_export.data.sources import load_source, split_for
 from model_export.data.synth import SynthConfig
+from model_export.evaluate.metrics import expected_auc
 from model_export.evaluate.residuals import (
     TERMS,
     Scored,
@@ -17,11 +18,14 @@ from model_export.evaluate.residuals import (
     report,
     training_noise,
     truth_terms,
+    weight_costs,
 )
 
 
 def _terms(rng: np.random.Generator, n: int) -> pd.DataFrame:
-    return pd.DataFrame({t: rng.normal(0, 1, n) for t in TERMS}) - [3.5, 0, 0, 0, 0]
+    terms = pd.DataFrame({t: rng.normal(0, 1, n) for t in TERMS})
+    terms[TERMS[-1]] -= 3.5  # the base
+    return terms
 
 
 def test_decompose_recovers_the_weights_and_the_residual() -> None:
@@ -29,13 +33,26 @@ def test_decompose_recovers_the_weights_and_the_residual() -> None:
     terms = _terms(rng, 20_000)
     true_logit = terms.sum(axis=1).to_numpy()
     label = (rng.random(len(terms)) < 1 / (1 + np.exp(-true_logit))).astype(int)
-    weights = np.array([1.0, 0.5, 0.8, 0.2, 0.6])
+    weights = np.array([1.0, 0.5, 0.8, 0.2, 0.6, 0.9, 0.7, 0.1])
     noise = rng.normal(0, 0.7, len(terms))
     dec = decompose(terms.to_numpy() @ weights + 0.3 + noise, terms, label)
     np.testing.assert_allclose(list(dec.weights.values()), weights, atol=0.02)
     assert np.corrcoef(dec.residual, noise)[0, 1] > 0.99
     aucs = list(dec.aucs.values())  # run, oracle, fit without residual, oracle + residual
     assert aucs[0] < aucs[2] < aucs[1] and aucs[3] < aucs[1]
+
+
+def test_setting_an_under_weighted_term_right_recovers_the_oracle() -> None:
+    rng = np.random.default_rng(2)
+    terms = _terms(rng, 20_000)
+    true_logit = terms.sum(axis=1).to_numpy()
+    p_true = 1 / (1 + np.exp(-true_logit))
+    weights = dict.fromkeys(TERMS, 1.0) | {"offer": 0.3}
+    logit = true_logit - 0.7 * terms["offer"].to_numpy()
+    costs = weight_costs(logit, terms, weights, p_true)
+    oracle, run = expected_auc(p_true, true_logit), expected_auc(p_true, logit)
+    assert costs["offer"] == pytest.approx(oracle) and run < oracle - 0.01
+    assert costs["hour"] == pytest.approx(run)  # a term already at its weight: no change
 
 
 def test_per_ad_finds_the_share_of_training_luck_a_run_keeps() -> None:
@@ -72,6 +89,7 @@ def test_the_report_of_a_run_covers_it_as_served_and_with_every_ad_unseen(
     assert "## as served (test" in text and "## every ad unseen (test" in text
     assert text.count("| oracle + the run's residual |") == 2
     assert "- weights of the truth's terms in the run's logit: fine topic" in text
+    assert "weight set to the truth's: fine topic 0." in text and "age band × vertical" in text
     assert "(partial dependence) against the truth's: device × slot " in text
 
 
