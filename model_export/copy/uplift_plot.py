@@ -44,10 +44,11 @@ def plot(runs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], out: Path) 
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 5))
-    for name, (predicted, true, chosen) in runs.items():
-        dots = ax.scatter(predicted * 100, true * 100, s=12, alpha=0.6, label=name)
+    for i, (name, (predicted, true, chosen)) in enumerate(runs.items()):
+        color = f"C{i}"  # the colour cycle's i-th: a run's dots and its rings alike
+        ax.scatter(predicted * 100, true * 100, s=12, alpha=0.6, label=name, color=color)
         ax.scatter(predicted[chosen] * 100, true[chosen] * 100, s=40, facecolors="none",
-                   edgecolors=dots.get_facecolor()[0])  # fmt: skip
+                   edgecolors=color)  # fmt: skip
     ax.axhline(0, color="grey", lw=0.5)
     ax.axvline(0, color="grey", lw=0.5)
     ax.set_xlabel("predicted uplift over the original (%)")
