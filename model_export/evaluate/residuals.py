@@ -69,8 +69,8 @@ def truth_terms(log: ClickLog, cfg: SynthConfig) -> pd.DataFrame:
             "quality": quality,
         }
     )
-    device = imps["ctx_device"].map({d: i for i, d in enumerate(DEVICES)}).to_numpy()
-    slot = imps["ctx_slot"].map({s: i for i, s in enumerate(SLOTS)}).to_numpy()
+    device = pd.Index(DEVICES).get_indexer(imps["ctx_device"])
+    slot = pd.Index(SLOTS).get_indexer(imps["ctx_slot"])
     terms["device × slot"] = DEVICE_SLOT_EFFECT[device, slot]
     terms["hour"] = hour_effect(imps["ctx_hour"].to_numpy(np.float64))
     terms["position"] = position_effect(imps["ctx_position"].to_numpy(np.float64))
@@ -198,6 +198,8 @@ def report(log: ClickLog, split: np.ndarray, run_dir: Path, part: str = "test") 
     terms = truth_terms(log, SynthConfig())[rows].reset_index(drop=True)
     label = log.impressions["label"].to_numpy()[rows]
     p_true = log.impressions["p_true"].to_numpy(np.float64)[rows]
+    true_logit = terms.sum(axis=1).to_numpy()
+    oracle = expected_auc(p_true, true_logit)
     ad_ids = log.impressions["ad_id"].to_numpy()[rows]
     noise = training_noise(log, split)
     scored = Scored.load(run_dir, log, split, part)
@@ -211,11 +213,10 @@ def report(log: ClickLog, split: np.ndarray, run_dir: Path, part: str = "test") 
         lines += [
             f"## {name} ({part}, {rows.sum():,} rows)", "", auc_table(dec.aucs), "",
             f"- weights of the truth's terms in the run's logit: {weights}",
-            f"- E[AUC] {expected_auc(p_true, logit):.4f} (the oracle's "
-            f"{expected_auc(p_true, terms.sum(axis=1).to_numpy()):.4f}); with one term's "
-            f"weight set to the truth's: {fixed}",
+            f"- E[AUC] {expected_auc(p_true, logit):.4f} (the oracle's {oracle:.4f}); with "
+            f"one term's weight set to the truth's: {fixed}",
             f"- residual sd {dec.residual.std():.3f} (the true logit's: "
-            f"{terms.sum(axis=1).std():.3f}); per-ad share of its variance {ads.share:.2f}, "
+            f"{true_logit.std(ddof=1):.3f}); per-ad share of its variance {ads.share:.2f}, "
             f"per-ad sd {ads.sd:.3f}",
             f"- per-ad residual on the ad's training noise: slope {ads.noise_slope:.2f}, "
             f"correlation {ads.noise_corr:.2f}", "",
