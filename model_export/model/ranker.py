@@ -98,9 +98,6 @@ class HeadConfig:
     # ... and its linear term on the ad's price (``service.features.price``; ads without one
     # read as such). The click tower does not read the price.
     cvr_price: bool = True
-    # the conversion tower reads the shared layers (the hidden layer, the text vector) without
-    # training them: the click task alone shapes what both towers share
-    cvr_detached: bool = False
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "HeadConfig":
@@ -160,7 +157,6 @@ class RankingHead(nn.Module):
         self.pair_layer = nn.Linear(pair_in, cfg.hidden[0], bias=False)
         self.mlp = MLP(cfg.hidden[0], cfg.hidden[1:], 1, cfg.dropout)
         self.cvr_tower = CvrTower(cfg, context_sizes) if cfg.cvr else None
-        self.cvr_detached = cfg.cvr_detached
         self.act = nn.Sequential(nn.ReLU(), nn.Dropout(cfg.dropout))
         self.prior_weight = nn.Parameter(torch.tensor(1.0))
 
@@ -308,9 +304,9 @@ class RankingHead(nn.Module):
             wide = wide + counts @ self.cluster_weight
         hidden = self.act(self.pair_layer(torch.cat(pair, dim=1)) + per_user[:, :h])
         logit = self.mlp(hidden).squeeze(-1) + wide
-        cvr = None
-        if self.cvr_tower is not None:
-            if self.cvr_detached:  # the conversion loss stops at the shared layers
-                hidden, candidates = hidden.detach(), candidates.detach()
-            cvr = self.cvr_tower(hidden, context, user_index, candidates, ad_price)
+        cvr = (
+            None
+            if self.cvr_tower is None
+            else self.cvr_tower(hidden, context, user_index, candidates, ad_price)
+        )
         return HeadOutput(logit, weights.mean(1), cvr)

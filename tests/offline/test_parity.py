@@ -17,7 +17,6 @@ FORMS = {
     "context terms": HeadConfig(d=16, attention_dim=8, context_mlp=False, context_cross=True,
                                 ad_context_dim=3),
     "clicks only": HeadConfig(d=16, attention_dim=8, clusters=(), cvr=False),
-    "detached conversions": HeadConfig(d=16, attention_dim=8, clusters=(), cvr_detached=True),
 }  # fmt: skip
 
 
@@ -27,8 +26,7 @@ def head_and_session(
 ) -> tuple[RankingHead, object, dict[str, np.ndarray]]:
     """Each form of the head: gate masses only, with the attended vectors, with clusters,
     with the context read by the wide pair biases and the ad × context factors (each with a
-    conversion tower), without a conversion tower, and with one that trains only its own
-    weights."""
+    conversion tower), and without a conversion tower."""
     torch.manual_seed(0)
     head = RankingHead(FORMS[request.param], [5, 3], 64).eval()
     if head.pair_biases is not None:  # zero-initialised: give the graph values to carry

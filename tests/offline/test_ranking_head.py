@@ -175,22 +175,6 @@ def test_the_conversion_towers_price_term_reads_the_price_and_the_click_does_not
     assert make_head(cvr_price=False).cvr_tower.price_term is None
 
 
-@pytest.mark.parametrize("detached", [False, True])
-def test_a_detached_conversion_tower_trains_only_its_own_weights(detached: bool) -> None:
-    """With ``cvr_detached`` the conversion loss reaches the tower's own weights and none of
-    what it shares with the click tower; the click logit is the same either way."""
-    head = make_head(pair_attended=False, cvr_detached=detached).train()
-    inputs, price = two_users_three_ads()
-    candidates = inputs[3].clone().requires_grad_()  # the text vector the projection makes
-    head(*inputs[:3], candidates, *inputs[4:], price).cvr_logit.sum().backward()
-    shared = [head.pair_layer.weight, head.user_layer.weight, candidates]
-    assert all((w.grad is None) == detached for w in shared)
-    assert head.cvr_tower.mlp.net[0].weight.grad.abs().sum() > 0
-    with torch.no_grad():
-        click = head.eval()(*inputs, price).logit
-        assert torch.equal(make_head(pair_attended=False)(*inputs, price).logit, click)
-
-
 def test_a_run_saved_before_the_ad_term_loads_without_it() -> None:
     saved = {"head": {"cvr": True}}
     assert TrainConfig.from_dict(saved).head.cvr_ad_term is False
