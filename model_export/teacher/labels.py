@@ -15,16 +15,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model_export.data.clicklog import IMPRESSION_COLUMNS, ClickLog
+from model_export.data.clicklog import AD_COLUMNS, EVENT_COLUMNS, IMPRESSION_COLUMNS, ClickLog
 
 SOFT_LABELS = "soft_labels.npz"
 
 
 def log_fingerprint(log: ClickLog, split: np.ndarray) -> str:
     """What a position in ``log`` names: its impressions (who was shown which ad when, with
-    which label), its ads' texts, its behaviour events and the split of its rows (sha256)."""
+    which label), its ads' texts, its behaviour events and the split of its rows (sha256).
+
+    Nothing else: a synthetic log's ads also carry its world's drawn parameters (quality,
+    conversion delays), floats whose last bits follow the CPU's BLAS kernels, so the same
+    ``adrank synth`` gives the same rows but other floats on another machine."""
     digest = hashlib.sha256()
-    for frame in (log.impressions[IMPRESSION_COLUMNS[:4]], log.ads, log.events):
+    for frame in (
+        log.impressions[IMPRESSION_COLUMNS[:4]],
+        log.ads[AD_COLUMNS],
+        log.events[EVENT_COLUMNS],
+    ):
         digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     digest.update(pd.util.hash_array(np.asarray(split, dtype=object)).tobytes())
     return digest.hexdigest()

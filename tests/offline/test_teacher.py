@@ -194,3 +194,28 @@ def test_a_fine_tuned_encoder_exports_with_parity(
           str(cache_dir), "--int8"])  # fmt: skip
     parity = load_bundle(out).manifest.metrics["parity"]
     assert parity["encoder_max_abs_diff"] <= VECTOR_TOLERANCE
+
+
+def test_the_fingerprint_covers_rows_and_texts_not_the_worlds_floats(tiny_data: Path) -> None:
+    """A synthetic log's world parameters (per-ad quality, conversion delays) are floats whose
+    last bits follow the CPU's BLAS kernels; the rows they go with are the same, so the
+    fingerprint must not change with them, and must change with an ad's text."""
+    log = load_source(str(tiny_data), None, False)
+    split = split_for(log, "standard", 0)
+    before = log_fingerprint(log, split)
+    log.ads["quality"] = np.nextafter(log.ads["quality"].to_numpy(), np.inf)
+    assert log_fingerprint(log, split) == before
+    log.ads.loc[0, "description"] = log.ads.loc[0, "description"] + " Now on sale."
+    assert log_fingerprint(log, split) != before
+
+
+@pytest.mark.slow
+def test_the_shipped_teacher_labels_the_log_adrank_synth_makes(tmp_path: Path) -> None:
+    """`make bundle` distils teachers/synth-default into a model of the log `adrank synth`
+    writes by default: its labels must be that log's, on this machine as on the one that
+    made them (a new user's `make run` stops otherwise)."""
+    main(["synth", "--out", str(tmp_path / "synth")])
+    log = load_source(str(tmp_path / "synth"), None, False)
+    shipped = Path(__file__).parents[2] / "teachers" / "synth-default" / SOFT_LABELS
+    labels = SoftLabels.load(shipped, log_fingerprint(log, split_for(log, "standard", 0)))
+    assert len(labels.row) == 240_000
