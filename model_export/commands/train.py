@@ -64,6 +64,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--no-ad-prior every ad is scored from its text, as a new ad is",
     )
     p.add_argument(
+        "--ad-offsets",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="after training, fit a click logit offset per ad seen in training: its clicks "
+        "against the model's expected clicks, shrunk by empirical Bayes (shrinkage picked on "
+        "the validation split)",
+    )
+    p.add_argument(
         "--id-dropout",
         type=float,
         default=0.2,
@@ -164,6 +172,7 @@ def config_from_args(args: argparse.Namespace):
         history_len=args.history_len,
         max_tokens=args.max_tokens,
         ad_prior=args.ad_prior,
+        ad_offsets=args.ad_offsets,
         id_dropout=args.id_dropout,
         pretrain_steps=args.pretrain_steps,
         projection_lr_scale=args.projection_lr_scale,

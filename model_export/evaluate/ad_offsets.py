@@ -17,52 +17,22 @@ training rows and scored on valid and test, then refitted on train + valid with 
 ``alpha`` and scored on test (what a model trained up to the test period would ship).
 """
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 from scipy.special import expit, logit
 
 from model_export.data.clicklog import ClickLog
 from model_export.evaluate.metrics import auc, expected_auc, logloss
 from model_export.evaluate.truth_ablation import synth_cli
+from model_export.train.ad_offsets import AdCounts, pick_alpha, shifted
 from model_export.train.arrays import featurise, subset
 from model_export.train.run import load_run
 from model_export.train.trainer import predict
-
-ALPHAS = (2.0, 5.0, 10.0, 20.0, 40.0, 80.0)
-
-
-@dataclass(frozen=True)
-class AdCounts:
-    """Per ad: its clicks and the clicks a model expects in the same rows."""
-
-    clicks: pd.Series
-    expected: pd.Series
-
-    @classmethod
-    def of(cls, ad_id: np.ndarray, label: np.ndarray, p: np.ndarray) -> "AdCounts":
-        sums = pd.DataFrame({"clicks": label, "expected": p}).groupby(ad_id).sum()
-        return cls(sums["clicks"], sums["expected"])
-
-    def offsets(self, alpha: float) -> pd.Series:
-        """Each ad's logit offset: the posterior mean of its click-rate multiplier, logged."""
-        return np.log((self.clicks + alpha) / (self.expected + alpha))
-
-    def marginal_alpha(self) -> float:
-        """The ``alpha`` that makes the ads' clicks likeliest under Poisson counts with a
-        Gamma(alpha, alpha) multiplier (a negative binomial per ad)."""
-        c, e = self.clicks.to_numpy(), self.expected.to_numpy()
-
-        def nll(log_alpha: float) -> float:
-            a = np.exp(log_alpha)
-            return -float(stats.nbinom.logpmf(c, a, a / (a + e)).sum())
-
-        best = optimize.minimize_scalar(nll, bounds=(-3.0, 9.0), method="bounded")
-        return float(np.exp(best.x))
 
 
 @dataclass(frozen=True)
@@ -77,11 +47,8 @@ class Split:
     def counts(self) -> AdCounts:
         return AdCounts.of(self.ad_id, self.label, expit(self.logit))
 
-    def shifted(self, offsets: pd.Series) -> np.ndarray:
-        return self.logit + offsets.reindex(self.ad_id).fillna(0.0).to_numpy()
-
     def scores(self, offsets: pd.Series | None = None) -> dict[str, float]:
-        z = self.logit if offsets is None else self.shifted(offsets)
+        z = self.logit if offsets is None else shifted(self.logit, self.ad_id, offsets)
         return {"AUC": auc(self.label, z), "E[AUC]": expected_auc(self.p_true, z),
                 "log loss": logloss(self.label, expit(z))}  # fmt: skip
 
@@ -91,9 +58,10 @@ def concat(parts: Sequence[Split]) -> Split:
 
 
 def run_splits(run_dir: Path, log: ClickLog, split: np.ndarray) -> dict[str, Split]:
-    """The run's logits on each split of ``log``."""
+    """The run's logits on each split of ``log``, without the offsets it was trained with."""
     run = load_run(run_dir)
-    feats, _ = featurise(log, split, run.cfg.history_len, run.cfg.prior_alpha, run.spec)
+    spec = dataclasses.replace(run.spec, ad_offsets=pd.Series(dtype=np.float64))
+    feats, _ = featurise(log, split, run.cfg.history_len, run.cfg.prior_alpha, spec)
     source, out = run.text_source(feats), {}
     for name in ("train", "valid", "test"):
         rows = subset(feats, feats.rows(name))
@@ -102,15 +70,11 @@ def run_splits(run_dir: Path, log: ClickLog, split: np.ndarray) -> dict[str, Spl
     return out
 
 
-def pick_alpha(fit: AdCounts, valid: Split, alphas: Sequence[float] = ALPHAS) -> float:
-    """The grid's ``alpha`` with the lowest validation log loss."""
-    return min(alphas, key=lambda a: valid.scores(fit.offsets(a))["log loss"])
-
-
 def report(splits: dict[str, Split]) -> str:
     train, valid, test = splits["train"], splits["valid"], splits["test"]
     fit = train.counts()
-    ml, picked = fit.marginal_alpha(), pick_alpha(fit, valid)
+    ml = fit.marginal_alpha()
+    picked = pick_alpha(fit, valid.ad_id, valid.label, valid.logit)
     both = concat([train, valid]).counts()
     rows = [
         ("the run", None, valid.scores(), test.scores()),

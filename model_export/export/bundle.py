@@ -25,7 +25,7 @@ from model_export.export.onnx_graphs import (
 from model_export.export.quantize import mean_cosine, quantize_encoder
 from model_export.model.encoder import TextTower
 from model_export.train.arrays import Featurised
-from model_export.train.run import DISTILLATION_FILE, Run, load_run
+from model_export.train.run import AD_OFFSETS_FILE, DISTILLATION_FILE, Run, load_run
 from model_export.train.trainer import predict_all
 from service.bundle.loader import load_bundle, sha256_file
 from service.bundle.manifest import MANIFEST_FILE, Dims, Featurisation, Graphs, GraphSpec, Manifest
@@ -151,7 +151,8 @@ def _manifest(run: Run, work: Path, options: ExportOptions, metrics: dict[str, A
         else None,
     )
     for key, path in (("evaluation", run.dir / "eval" / "report.json"),
-                      ("distillation", run.dir / DISTILLATION_FILE)):  # fmt: skip
+                      ("distillation", run.dir / DISTILLATION_FILE),
+                      ("ad_offsets", run.dir / AD_OFFSETS_FILE)):  # fmt: skip
         if path.is_file():
             metrics[key] = orjson.loads(path.read_bytes())
     now = datetime.now(UTC)

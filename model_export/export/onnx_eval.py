@@ -51,6 +51,7 @@ def ranker_feed(vectors: np.ndarray, f: Featurised, rows: np.ndarray) -> dict[st
         "ad_bucket": f.bucket[rows],
         "ad_prior": f.prior[rows],
         "ad_price": f.price[rows],
+        "ad_offset": f.offset[rows],
     }
 
 

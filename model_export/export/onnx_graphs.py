@@ -21,17 +21,19 @@ OPSET = 17
 
 
 class RankerGraph(nn.Module):
-    """The head as served: probabilities instead of logits; pCVR after the attention where
-    the head has a conversion tower (computed from the same shared layers, in the same call)."""
+    """The head as served: probabilities instead of logits, each ad's click offset
+    (``train/ad_offsets.py``, the last input) added to its click logit; pCVR after the
+    attention where the head has a conversion tower (the same shared layers, the same call)."""
 
     def __init__(self, head: RankingHead):
         super().__init__()
         self.head = head
 
     def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
-        out = self.head(*inputs)
+        *features, ad_offset = inputs
+        out = self.head(*features)
         cvr = () if out.cvr_logit is None else (torch.sigmoid(out.cvr_logit),)
-        return torch.sigmoid(out.logit), out.weights, *cvr
+        return torch.sigmoid(out.logit + ad_offset), out.weights, *cvr
 
 
 def head_outputs(head: RankingHead) -> tuple[str, ...]:
@@ -52,6 +54,7 @@ def ranker_example(
         torch.zeros(n, dtype=torch.int64),
         torch.zeros(n, 2),
         torch.zeros(n, 2),
+        torch.zeros(n),
     )
 
 
@@ -103,6 +106,7 @@ def export_ranker(head: RankingHead, d: int, history_len: int, n_context: int, p
         "ad_bucket": {0: "pairs"},
         "ad_prior": {0: "pairs"},
         "ad_price": {0: "pairs"},
+        "ad_offset": {0: "pairs"},
         "p_ctr": {0: "pairs"},
         "attention": {0: "pairs"},
         CVR_OUTPUT: {0: "pairs"},

@@ -11,8 +11,10 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
+from model_export.export.onnx_graphs import RankerGraph, head_outputs
 from model_export.model.encoder import TextTower
 from model_export.model.ranker import RankingHead
+from service.bundle.signature import RANKER_INPUTS
 from service.features.price import price_features
 from service.features.tokens import TextTokenizer, bucket_length, pad_batch
 from service.runtime.providers import taken_feeds
@@ -101,6 +103,9 @@ def ranker_inputs(
         "ad_bucket": buckets.astype(np.int64),
         "ad_prior": prior.astype(np.float32),
         "ad_price": price_features(prices),
+        "ad_offset": np.where(rng.random(n_pairs) < 0.5, 0, rng.normal(0, 0.3, n_pairs)).astype(
+            np.float32
+        ),
     }
 
 
@@ -111,10 +116,8 @@ def check_ranker(
     """Max abs probability difference, pCTR and (with a conversion tower) pCVR; raises
     beyond ``PCTR_TOLERANCE`` (or the attention beyond ``VECTOR_TOLERANCE``)."""
     head.eval()
-    out = head(*(torch.from_numpy(inputs[k]) for k in inputs))
-    torch_out = {"p_ctr": torch.sigmoid(out.logit), "attention": out.weights}
-    if out.cvr_logit is not None:
-        torch_out["p_cvr"] = torch.sigmoid(out.cvr_logit)
+    served = RankerGraph(head)(*(torch.from_numpy(inputs[k]) for k in RANKER_INPUTS))
+    torch_out = dict(zip(head_outputs(head), served, strict=True))
     onnx_out = dict(zip(torch_out, sess.run(list(torch_out), taken_feeds(sess, inputs)),
                         strict=True))  # fmt: skip
     diffs = {k: float(np.abs(onnx_out[k] - v.numpy()).max()) for k, v in torch_out.items()}

@@ -28,6 +28,8 @@ class FeatureSpec:
     prior_alpha: float
     ad_stats: pd.DataFrame  # index ad_id; columns clicks, impressions (training rows)
     global_cvr: float | None = None  # conversions per click of the training rows (if any)
+    # click logit offset by ad id, fitted after training (``ad_offsets``); none while training
+    ad_offsets: pd.Series = dataclasses.field(default_factory=lambda: pd.Series(dtype=float))
 
 
 @dataclass
@@ -71,6 +73,7 @@ class Featurised:
     bucket: np.ndarray  # (N,)
     prior: np.ndarray  # (N, 2)
     price: np.ndarray  # (N, 2) float32, service.features.price
+    offset: np.ndarray  # (N,) float32: the ad's click logit offset (train/ad_offsets.py)
     label: np.ndarray  # (N,) float32
     p_true: np.ndarray  # (N,) float64, NaN where unknown
     conversions: "Conversions"
@@ -194,6 +197,7 @@ def featurise(
         bucket=bucket,
         prior=prior,
         price=price_features(ad_prices(log).reindex(ad_ids).to_numpy(np.float64)),
+        offset=spec.ad_offsets.reindex(ad_ids).fillna(0.0).to_numpy(np.float32),
         label=labels.astype(np.float32),
         p_true=p_true,
         conversions=conversion_arrays(log),
@@ -215,6 +219,7 @@ def subset(f: Featurised, rows: np.ndarray) -> Featurised:
         f.bucket[rows],
         f.prior[rows],
         f.price[rows],
+        f.offset[rows],
         f.label[rows],
         f.p_true[rows],
         f.conversions.rows(rows),
@@ -232,7 +237,7 @@ def with_ads(f: Featurised, rows: np.ndarray, ad_rows: np.ndarray) -> Featurised
     out, ads = subset(f, rows), subset(f, ad_rows)
     return dataclasses.replace(
         out, ad_text=ads.ad_text, bucket=ads.bucket, prior=ads.prior, price=ads.price,
-        ad_id=ads.ad_id, label=np.full(len(rows), np.nan, np.float32),
+        offset=ads.offset, ad_id=ads.ad_id, label=np.full(len(rows), np.nan, np.float32),
         p_true=np.full(len(rows), np.nan),
     )  # fmt: skip
 

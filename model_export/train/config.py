@@ -24,6 +24,9 @@ class TrainConfig:
     # the ad's own click history (hashed id, smoothed click rate) as inputs; off, every ad
     # is scored from its text like a new one (the spec keeps no ad statistics)
     ad_prior: bool = True
+    # after training, a click logit offset per warm ad from its training clicks against the
+    # model's expected ones, shrunk by empirical Bayes (``ad_offsets.py``)
+    ad_offsets: bool = True
     id_dropout: float = 0.2
     pretrain_steps: int = 600  # behaviour pretraining of the projection (fast mode)
     # the projection learns at lr × this during CTR training: slowly enough to keep the

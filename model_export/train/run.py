@@ -2,7 +2,8 @@
 
 train_config.json   TrainConfig
 spec.json           featurisation fitted on the training rows (context vocab, buckets, prior)
-ad_priors.npz       per-ad clicks and impressions of the training rows
+ad_priors.npz       per-ad clicks and impressions of the training rows; the ads' click logit
+                    offsets (``ad_offsets.py``, fitted after training; ad_offsets.json: how)
 tokenizer.json      the tokenizer the texts were cut with
 encoder/            BERT weights when they are not the packaged MiniLM (tiny or fine-tuned)
 checkpoint.pt       latest epoch (resume); best.pt: best validation AUC
@@ -36,6 +37,7 @@ from model_export.model.ctr import CTRModel
 from model_export.model.encoder import PooledBert, load_bert, minilm_dir, tiny_bert
 from model_export.model.ranker import RankingHead
 from model_export.teacher.labels import log_fingerprint
+from model_export.train.ad_offsets import fit_offsets
 from model_export.train.arrays import FeatureSpec, Featurised, featurise, subset
 from model_export.train.config import TrainConfig
 from model_export.train.delay import MIN_CONVERSIONS, fit_delay
@@ -43,13 +45,15 @@ from model_export.train.distill import Distillation, load_distillation
 from model_export.train.embed import cached_features
 from model_export.train.pretrain import neighbour_pairs, pretrain_projection
 from model_export.train.texts import FrozenTexts, TextSource, TopLayerTexts, TrainableTexts
-from model_export.train.trainer import BEST, CHECKPOINT, CvrTask, RunState, Trainer
+from model_export.train.trainer import BEST, CHECKPOINT, CvrTask, RunState, Trainer, predict
 from service.features.context import ContextSpec
 from service.features.tokens import TextTokenizer
 
 DEFAULT_CACHE = Path.home() / ".cache" / "adrank"
 DELAY_FILE = "delay.json"
 DISTILLATION_FILE = "distillation.json"
+AD_OFFSETS_FILE = "ad_offsets.json"
+AD_TABLE = "ad_priors.npz"
 DAY_S = 86_400
 
 
@@ -110,25 +114,41 @@ def save_spec(spec: FeatureSpec, run_dir: Path) -> None:
         "prior_alpha": spec.prior_alpha,
     }
     (run_dir / "spec.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
-    stats = spec.ad_stats
+    _save_ad_table(run_dir, spec.ad_stats, spec.ad_offsets)
+
+
+def _save_ad_table(run_dir: Path, stats: pd.DataFrame, offsets: pd.Series) -> None:
+    """The per-ad table: prior statistics (ad_id, clicks, impressions) and click logit
+    offsets (offset_ad_id, offset), each of its own ads."""
     np.savez(
-        run_dir / "ad_priors.npz",
+        run_dir / AD_TABLE,
         ad_id=np.asarray(stats.index, dtype=str),
         clicks=stats["clicks"].to_numpy(np.float64),
         impressions=stats["impressions"].to_numpy(np.float64),
+        offset_ad_id=np.asarray(offsets.index, dtype=str),
+        offset=offsets.to_numpy(np.float64),
     )
+
+
+def save_ad_offsets(run_dir: Path, offsets: pd.Series) -> None:
+    _save_ad_table(run_dir, load_spec(run_dir).ad_stats, offsets)
 
 
 def load_spec(run_dir: Path) -> FeatureSpec:
     meta = orjson.loads((run_dir / "spec.json").read_bytes())
-    with np.load(run_dir / "ad_priors.npz") as data:
+    with np.load(run_dir / AD_TABLE) as data:
         stats = pd.DataFrame(
             {"clicks": data["clicks"], "impressions": data["impressions"]},
             index=pd.Index(data["ad_id"].astype(object), name="ad_id"),
         )
+        offsets = pd.Series(  # runs trained before offsets have none
+            data["offset"] if "offset" in data else np.zeros(0),
+            index=pd.Index(data["offset_ad_id"].astype(object) if "offset" in data else []),
+            dtype=np.float64,
+        )
     context = ContextSpec(tuple(meta["fields"]), meta["vocab"])
     return FeatureSpec(context, meta["id_buckets"], meta["global_ctr"], meta["prior_alpha"], stats,
-                       meta.get("global_cvr"))  # fmt: skip
+                       meta.get("global_cvr"), offsets)  # fmt: skip
 
 
 def build_model(cfg: TrainConfig, spec: FeatureSpec, pooled: PooledBert) -> CTRModel:
@@ -180,7 +200,28 @@ def train_run(
                     distillation).fit()  # fmt: skip
     if cfg.encoder != "minilm" or cfg.mode == "finetune":
         pooled.bert.save_pretrained(run_dir / "encoder")
-    return _save_history(state, run_dir)
+    summary = _save_history(state, run_dir)
+    if cfg.ad_offsets:
+        _fit_ad_offsets(run_dir, feats, cache_dir)
+    return summary
+
+
+def _fit_ad_offsets(run_dir: Path, feats: Featurised, cache_dir: Path) -> None:
+    """The trained run's per-ad click offsets (``ad_offsets.py``), into its ad table."""
+    run = load_run(run_dir)
+    source = run.text_source(feats, cache_dir)
+
+    def rows(part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        f = subset(feats, feats.rows(part))
+        p = np.clip(predict(run.model, source, f), 1e-7, 1 - 1e-7)
+        return f.ad_id, f.label, np.log(p / (1 - p))
+
+    fitted = fit_offsets(rows("train"), rows("valid"))
+    save_ad_offsets(run_dir, fitted.offsets)
+    summary = fitted.summary()
+    (run_dir / AD_OFFSETS_FILE).write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    tqdm.write(f"ad offsets: {summary['ads']} ads, alpha {summary['alpha']}, valid log loss "
+               f"{fitted.valid_logloss[0]:.4f} → {fitted.valid_logloss[1]:.4f}")  # fmt: skip
 
 
 def _pretrain(

@@ -102,7 +102,8 @@ def predict(model: CTRModel, source: TextSource, f: Featurised) -> np.ndarray:
 
 @torch.no_grad()
 def predict_all(model: CTRModel, source: TextSource, f: Featurised) -> Predictions:
-    """pCTR, attention weights and (with a conversion tower) pCVR of every row of ``f``."""
+    """pCTR (with each ad's offset, ``ad_offsets.py``), attention weights and (with a
+    conversion tower) pCVR of every row of ``f``."""
     model.eval()
     vectors = source.all_vectors(model)
     parts: list[tuple[np.ndarray, ...]] = []
@@ -118,7 +119,8 @@ def predict_all(model: CTRModel, source: TextSource, f: Featurised) -> Predictio
             torch.from_numpy(f.price[s]),
         )
         cvr = () if out.cvr_logit is None else (torch.sigmoid(out.cvr_logit).numpy(),)
-        parts.append((torch.sigmoid(out.logit).numpy(), out.weights.numpy(), *cvr))
+        logit = out.logit + torch.from_numpy(f.offset[s])  # the ad's offset, as ranker.onnx
+        parts.append((torch.sigmoid(logit).numpy(), out.weights.numpy(), *cvr))
     if not parts:
         return Predictions(np.zeros(0, np.float32), np.zeros((0, f.history.shape[1]), np.float32),
                            None)  # fmt: skip

@@ -4,7 +4,7 @@ Refusals raise :class:`BundleError` with a message that names the file and the p
 """
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +31,11 @@ def sha256_file(path: Path) -> str:
 
 @dataclass(frozen=True)
 class AdPriors:
-    """Training-time click statistics of known ads (the ad-id path of the ranker)."""
+    """Training-time click statistics of known ads (the ad-id path of the ranker), and the
+    click logit offsets of the ads that have one (model_export/train/ad_offsets.py)."""
 
     clicks: dict[str, tuple[float, float]]  # ad_id → (clicks, impressions)
+    offsets: dict[str, float] = field(default_factory=dict)  # ad_id → logit offset
 
     def __len__(self) -> int:
         return len(self.clicks)
@@ -105,7 +107,11 @@ def read_ad_priors(file: Path) -> AdPriors:
     with np.load(file, allow_pickle=False) as data:
         ids, clicks, imps = data["ad_id"], data["clicks"], data["impressions"]
         table = {str(a): (float(c), float(n)) for a, c, n in zip(ids, clicks, imps, strict=True)}
-    return AdPriors(table)
+        offsets = {}  # bundles exported before offsets have none
+        if "offset" in data:
+            offsets = dict(zip(map(str, data["offset_ad_id"]), map(float, data["offset"]),
+                               strict=True))  # fmt: skip
+    return AdPriors(table, offsets)
 
 
 def load_bundle(path: Path | str) -> Bundle:

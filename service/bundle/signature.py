@@ -16,6 +16,9 @@ ranker.onnx — flat pair layout: U users (requests), N candidate rows in all
     ad_price        float32 (N, 2)     service.features.price.price_features (graphs exported
                                        before prices lack it; the service feeds what the
                                        graph takes)
+    ad_offset       float32 (N,)       the ad's click logit offset, added to the head's click
+                                       logit (model_export/train/ad_offsets.py; 0 for ads
+                                       without one; graphs exported before lack it)
     p_ctr           float32 (N,)       predicted click probability
     attention       float32 (N, H)     weight of each history item in the candidate's score
     p_cvr           float32 (N,)       probability that a click converts (only in bundles
@@ -33,6 +36,7 @@ RANKER_INPUTS = (
     "ad_bucket",
     "ad_prior",
     "ad_price",
+    "ad_offset",
 )
 RANKER_OUTPUTS = ("p_ctr", "attention")
 CVR_OUTPUT = "p_cvr"

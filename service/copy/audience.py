@@ -210,8 +210,9 @@ class VariantScorer:
         buckets = np.full(n, UNKNOWN_BUCKET, np.int64)
         priors = np.tile(self.cold_prior, (n, 1))
         prices = price_features(np.full(n, np.nan))  # pCTR does not read the price
+        offsets = np.zeros(n, np.float32)  # a variant is a new text: no ad's history
         blocks = [PairBlock(audience.history[u], audience.mask[u], audience.context[u],
-                            vectors, buckets, priors, prices)
+                            vectors, buckets, priors, prices, offsets)
                   for u in range(len(audience))]  # fmt: skip
         per_user = []
         for call in plan_calls(blocks, self.max_pairs):

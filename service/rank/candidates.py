@@ -35,6 +35,7 @@ class Candidates:
     buckets: np.ndarray  # (n,) int64
     priors: np.ndarray  # (n, 2) float32
     price_rows: np.ndarray  # (n, 2) float32, service.features.price
+    offsets: np.ndarray  # (n,) float32, each ad's click logit offset (0 where none)
 
     def missing(self) -> list[int]:
         return np.flatnonzero(~self.have).tolist()
@@ -54,10 +55,10 @@ class Candidates:
         """The ranker rows of the candidates that have a vector."""
         if self.have.all():
             return PairBlock(history, mask, context, self.vectors, self.buckets, self.priors,
-                             self.price_rows)  # fmt: skip
+                             self.price_rows, self.offsets)  # fmt: skip
         rows = self.model_rows()
         return PairBlock(history, mask, context, self.vectors[rows], self.buckets[rows],
-                         self.priors[rows], self.price_rows[rows])  # fmt: skip
+                         self.priors[rows], self.price_rows[rows], self.offsets[rows])  # fmt: skip
 
 
 def prior_pctr(priors: np.ndarray) -> np.ndarray:

@@ -193,12 +193,13 @@ class RankRun:
     def _from_cache(self) -> Candidates:
         ad_ids = self.req.ad_ids
         got = self.model.ad_cache.gather(ad_ids)
-        buckets, priors = self.model.priors.features(got.prior_rows)
+        buckets, priors, offsets = self.model.priors.features(got.prior_rows)
         hits = int(got.have.sum())
         self.service.hits.inc(hits)
         if hits < len(ad_ids):
             self.service.misses.inc(len(ad_ids) - hits)
-        return Candidates(ad_ids, got.vectors, got.have, buckets, priors, got.price_rows)
+        return Candidates(ad_ids, got.vectors, got.have, buckets, priors, got.price_rows,
+                          offsets)  # fmt: skip
 
     def _fill_from_store(
         self, cands: Candidates, misses: list[int], blobs: list[bytes | None]

@@ -31,24 +31,32 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PriorTable:
-    """Id bucket and prior features of every ad the model was trained on, by ad id."""
+    """Id bucket, prior features and click logit offset of every ad the model knows, by ad
+    id: the ads with training statistics, then those with an offset alone (which the ranker
+    sees as unknown ads but for the offset)."""
 
     index: dict[str, int]
     buckets: np.ndarray  # (m + 1,) int64, last row = unknown ad
     rows: np.ndarray  # (m + 1, 2) float32, last row = unknown ad
+    offsets: np.ndarray  # (m + 1,) float32, 0 for ads without one and the unknown ad
 
     @classmethod
     def from_bundle(cls, bundle: Bundle) -> "PriorTable":
         feat, n_buckets = bundle.manifest.featurisation, bundle.manifest.dims.id_buckets
-        ids = list(bundle.priors.clicks)
-        stats = np.array([bundle.priors.clicks[a] for a in ids], dtype=np.float64).reshape(-1, 2)
-        rows = prior_features(stats[:, 0], stats[:, 1], feat.global_ctr, feat.prior_alpha)
+        known = list(bundle.priors.clicks)
+        ids = known + [a for a in bundle.priors.offsets if a not in bundle.priors.clicks]
+        stats = np.array([bundle.priors.clicks[a] for a in known], dtype=np.float64)
+        rows = prior_features(*stats.reshape(-1, 2).T, feat.global_ctr, feat.prior_alpha)
         unknown = unknown_prior(feat.global_ctr, feat.prior_alpha)
-        buckets = [ad_bucket(a, n_buckets) for a in ids]
+        buckets = [ad_bucket(a, n_buckets) for a in known]
+        offsets = [bundle.priors.offsets.get(a, 0.0) for a in ids]
         return cls(
             index={a: i for i, a in enumerate(ids)},
-            buckets=np.array([*buckets, 0], dtype=np.int64),
-            rows=np.vstack([rows, unknown[None, :]]).astype(np.float32),
+            buckets=np.array([*buckets, *[0] * (len(ids) - len(known) + 1)], dtype=np.int64),
+            rows=np.vstack([rows, np.tile(unknown, (len(ids) - len(known) + 1, 1))]).astype(
+                np.float32
+            ),
+            offsets=np.array([*offsets, 0.0], dtype=np.float32),
         )
 
     def rows_of(self, ad_ids: Sequence[str]) -> np.ndarray:
@@ -57,9 +65,9 @@ class PriorTable:
         n = len(ad_ids)
         return np.fromiter(map(self.index.get, ad_ids, repeat(unknown, n)), np.int64, n)
 
-    def features(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(ad_bucket (n,), ad_prior (n, 2))`` of the given rows."""
-        return self.buckets[rows], self.rows[rows]
+    def features(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(ad_bucket (n,), ad_prior (n, 2), ad_offset (n,))`` of the given rows."""
+        return self.buckets[rows], self.rows[rows], self.offsets[rows]
 
 
 @dataclass

@@ -28,6 +28,7 @@ class PairBlock:
     ad_bucket: np.ndarray  # (n,) int64
     ad_prior: np.ndarray  # (n, 2) float32
     ad_price: np.ndarray  # (n, 2) float32, service.features.price
+    ad_offset: np.ndarray  # (n,) float32, the ads' click logit offsets
 
     @property
     def n_pairs(self) -> int:
@@ -46,6 +47,7 @@ def assemble_pairs(blocks: Sequence[PairBlock]) -> RankerInputs:
         ad_bucket=np.concatenate([b.ad_bucket for b in blocks]),
         ad_prior=np.concatenate([b.ad_prior for b in blocks]),
         ad_price=np.concatenate([b.ad_price for b in blocks]),
+        ad_offset=np.concatenate([b.ad_offset for b in blocks]),
     )
 
 

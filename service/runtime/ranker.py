@@ -24,13 +24,15 @@ class RankerInputs:
     ad_bucket: np.ndarray  # (N,) int64
     ad_prior: np.ndarray  # (N, 2) float32
     ad_price: np.ndarray  # (N, 2) float32
+    ad_offset: np.ndarray  # (N,) float32
 
     @property
     def n_pairs(self) -> int:
         return int(self.candidates.shape[0])
 
     def feeds(self, names: Sequence[str] = RANKER_INPUTS) -> dict[str, np.ndarray]:
-        """The arrays of the inputs a graph takes (``ad_price`` is new: older graphs lack it)."""
+        """The arrays of the inputs a graph takes (older graphs lack ``ad_price`` and
+        ``ad_offset``)."""
         return {name: getattr(self, name) for name in names}
 
 
@@ -92,6 +94,7 @@ class Ranker:
             ad_bucket=np.zeros(pairs, np.int64),
             ad_prior=np.zeros((pairs, 2), np.float32),
             ad_price=np.zeros((pairs, 2), np.float32),
+            ad_offset=np.zeros(pairs, np.float32),
         )
 
     def warmup(self, shapes: Sequence[tuple[int, int]] = ((1, 1), (1, 100), (8, 800))) -> None:

@@ -69,3 +69,26 @@ def test_cpu_is_used_and_said_when_cuda_is_listed_but_cannot_run(
     assert not providers.uses_cuda(enc.session)
     assert "CUDAExecutionProvider" in caplog.text and "CPUExecutionProvider" in caplog.text
     assert enc.encode(["still works"]).shape == (1, enc.d)
+
+
+def test_the_ranker_adds_each_ads_offset_to_its_click_logit(tiny_bundle: Path) -> None:
+    """``ad_offset`` moves the click logit by exactly itself and nothing else: not the
+    attention, not pCVR."""
+    ranker = Ranker.from_bundle(load_bundle(tiny_bundle))
+    rng = np.random.default_rng(1)
+    inputs = ranker.dummy_inputs(users=2, pairs=5)
+    inputs.history[:] = rng.normal(size=inputs.history.shape)
+    inputs.history_mask[:, :4] = 1
+    inputs.candidates[:] = rng.normal(size=inputs.candidates.shape)
+    before = ranker.run(inputs)
+    inputs.ad_offset[:] = [0.0, 1.0, -1.0, 0.5, -2.0]
+    after = ranker.run(inputs)
+
+    def logit(p: np.ndarray) -> np.ndarray:
+        return np.log(p / (1 - p)).astype(np.float64)
+
+    np.testing.assert_allclose(logit(after.p_ctr) - logit(before.p_ctr), inputs.ad_offset,
+                               atol=1e-3)  # fmt: skip
+    np.testing.assert_array_equal(after.attention, before.attention)
+    assert before.p_cvr is not None and after.p_cvr is not None
+    np.testing.assert_array_equal(after.p_cvr, before.p_cvr)

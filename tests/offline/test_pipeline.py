@@ -1,17 +1,20 @@
 """The offline pipeline end to end through the CLI on a tiny config: synth → train →
 evaluate → export → a bundle the service's loader accepts."""
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pytest
 import torch
 
 from adrank.cli import main
+from model_export.train.run import load_run
 from model_export.train.trainer import BEST, CHECKPOINT
-from service.bundle.loader import load_bundle
+from service.bundle.loader import AdPriors, load_bundle
 from service.runtime.model import PriorTable
 from tests.offline.conftest import TINY_TRAIN
 
@@ -27,6 +30,7 @@ def test_train_writes_a_complete_run(tiny_run: Path) -> None:
         CHECKPOINT,
         "history.json",
         "data.json",
+        "ad_offsets.json",
     ):
         assert (tiny_run / name).exists(), name
     history = orjson.loads((tiny_run / "history.json").read_bytes())
@@ -172,4 +176,26 @@ def test_the_default_models_recipe_trains_in_two_stages_and_exports_with_parity(
     parity = bundle.manifest.metrics["parity"]
     assert parity["ranker_max_abs_diff"] <= 1e-5 and parity["heldout_max_abs_diff"] <= 1e-5
     priors = PriorTable.from_bundle(bundle)
-    assert priors.index == {} and priors.rows_of(["a0", "a1"]).tolist() == [0, 0]
+    assert not priors.buckets.any() and np.all(priors.rows == priors.rows[-1])  # all unknown
+    offsets = load_run(run_dir).spec.ad_offsets  # the only per-ad knowledge it serves
+    assert {a: float(priors.offsets[i]) for a, i in priors.index.items()} == pytest.approx(
+        offsets.to_dict(), abs=1e-6
+    )
+
+
+def test_the_served_ad_table_holds_prior_rows_and_offsets(tiny_run: Path, tmp_path: Path) -> None:
+    """An ad with statistics keeps its bucket and prior; an ad with an offset alone reads as
+    an unknown ad but for its offset; an ad the bundle does not know gets neither."""
+    out = tmp_path / "bundle"
+    main(["export", str(tiny_run), "--out", str(out)])
+    bundle = load_bundle(out)
+    known = next(iter(bundle.priors.clicks))
+    with_offsets = dataclasses.replace(
+        bundle, priors=AdPriors(bundle.priors.clicks, {known: 0.5, "only-offset": -0.25})
+    )
+    table = PriorTable.from_bundle(with_offsets)
+    plain = PriorTable.from_bundle(bundle)
+    buckets, rows, offsets = table.features(table.rows_of([known, "only-offset", "stranger"]))
+    assert offsets.tolist() == [0.5, -0.25, 0.0]
+    want_buckets, want_rows, _ = plain.features(plain.rows_of([known, "stranger", "stranger"]))
+    assert buckets.tolist() == want_buckets.tolist() and np.array_equal(rows, want_rows)

@@ -70,8 +70,8 @@ def reference_scores(
     ts: float,
     fp16: bool = True,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """pCTR and pCVR (None without a conversion tower) of ``candidates`` for one user in
-    PyTorch, featurised as the service does.
+    """pCTR (with each ad's click offset) and pCVR (None without a conversion tower) of
+    ``candidates`` for one user in PyTorch, featurised as the service does.
 
     ``history_texts`` newest first (at most H are used); ``fp16`` rounds text vectors the way
     Redis stores them.
@@ -98,7 +98,8 @@ def reference_scores(
             torch.from_numpy(price_features(np.array([c.price or np.nan for c in candidates]))),
         )
     p_cvr = None if out.cvr_logit is None else torch.sigmoid(out.cvr_logit).numpy()
-    return torch.sigmoid(out.logit).numpy(), p_cvr
+    offsets = run.spec.ad_offsets.reindex([c.ad_id for c in candidates]).fillna(0.0)
+    return torch.sigmoid(out.logit + torch.from_numpy(offsets.to_numpy(np.float32))).numpy(), p_cvr
 
 
 def _vectors(run: Run, texts: Sequence[str], fp16: bool) -> torch.Tensor:

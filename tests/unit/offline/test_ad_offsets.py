@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import logit
 
-from model_export.evaluate.ad_offsets import AdCounts, Split, pick_alpha
+from model_export.evaluate.ad_offsets import Split
 from model_export.evaluate.metrics import auc
+from model_export.train.ad_offsets import AdCounts, pick_alpha
 
 
 def gamma_poisson(alpha: float, n_ads: int, expected: float, seed: int = 0) -> AdCounts:
@@ -45,7 +46,7 @@ def test_validation_log_loss_picks_a_shrinkage_that_helps_held_out_rows() -> Non
         return Split(ad_id, label.astype(np.float32), base, logit(base))
 
     fit, valid, test = part(), part(), part()
-    alpha = pick_alpha(fit.counts(), valid)
+    alpha = pick_alpha(fit.counts(), valid.ad_id, valid.label, valid.logit)
     shifted = test.scores(fit.counts().offsets(alpha))
     assert shifted["log loss"] < test.scores()["log loss"]
     oracle = auc(test.label, np.repeat(multiplier, per_ad))

@@ -62,6 +62,7 @@ def block(n: int, d: int = 4, h: int = 3, seed: int = 0) -> PairBlock:
         ad_bucket=np.arange(n, dtype=np.int64),
         ad_prior=rng.random((n, 2), dtype=np.float32),
         ad_price=rng.random((n, 2), dtype=np.float32),
+        ad_offset=rng.random(n, dtype=np.float32),
     )
 
 

@@ -189,7 +189,7 @@ def test_candidates_block_keeps_the_rows_with_vectors() -> None:
     have = np.array([True, False, False])
     zeros = np.zeros((3, 2), np.float32)
     cands = Candidates(["a", "b", "c"], zeros.copy(), have, np.arange(3), zeros.copy(),
-                       zeros.copy())  # fmt: skip
+                       zeros.copy(), np.array([0.1, 0.2, 0.3], np.float32))  # fmt: skip
     assert cands.missing() == [1, 2]
     cands.fill([2], [np.ones(2)], [99.0])
     block = cands.block(
@@ -198,4 +198,5 @@ def test_candidates_block_keeps_the_rows_with_vectors() -> None:
     assert block.n_pairs == 2 and block.ad_bucket.tolist() == [0, 2]
     assert block.candidates.tolist() == [[0, 0], [1, 1]]
     assert block.ad_price[:, 1].tolist() == [0, 1]  # a has no price, c has one
+    assert block.ad_offset.tolist() == pytest.approx([0.1, 0.3])
     assert prior_pctr(np.array([[0.0, 1.0]]))[0] == pytest.approx(0.5)

@@ -1,0 +1,103 @@
+"""Per-ad click offsets: what a trained model's text does not say about a warm ad's click rate.
+
+A model that reads an ad only through its text (``--no-ad-prior``) leaves in every score of
+that ad whatever of its click rate the text does not carry: a per-ad quality, the part of
+the offer its text vector loses, the head's own error on that ad. An ad with history shows
+it: its clicks in the training rows against the clicks the trained model expects there.
+Empirical Bayes turns that into a logit offset per ad, shrunk towards 0 the fewer clicks the
+ad has: with Poisson clicks and a Gamma(alpha, alpha) prior on each ad's click-rate
+multiplier, the posterior mean is ``(clicks + alpha) / (expected + alpha)``, and its log is
+added to the ad's click logit (``ranker.onnx``'s ``ad_offset`` input). Ads without training
+rows keep no offset. ``alpha`` is picked on the validation split's log loss, ``inf`` (no
+offsets) among the choices.
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+from scipy.special import expit
+
+from model_export.evaluate.metrics import logloss
+
+ALPHAS = (2.0, 5.0, 10.0, 20.0, 40.0, 80.0, math.inf)
+
+
+@dataclass(frozen=True)
+class AdCounts:
+    """Per ad: its clicks and the clicks a model expects in the same rows."""
+
+    clicks: pd.Series
+    expected: pd.Series
+
+    @classmethod
+    def of(cls, ad_id: np.ndarray, label: np.ndarray, p: np.ndarray) -> "AdCounts":
+        sums = pd.DataFrame({"clicks": label, "expected": p}).groupby(ad_id).sum()
+        return cls(sums["clicks"].astype(np.float64), sums["expected"].astype(np.float64))
+
+    def offsets(self, alpha: float) -> pd.Series:
+        """Each ad's logit offset: the posterior mean of its click-rate multiplier, logged
+        (all 0 for ``alpha`` inf)."""
+        if math.isinf(alpha):
+            return pd.Series(0.0, index=self.clicks.index)
+        return np.log((self.clicks + alpha) / (self.expected + alpha))
+
+    def marginal_alpha(self) -> float:
+        """The ``alpha`` that makes the ads' clicks likeliest under Poisson counts with a
+        Gamma(alpha, alpha) multiplier (a negative binomial per ad)."""
+        c, e = self.clicks.to_numpy(), self.expected.to_numpy()
+
+        def nll(log_alpha: float) -> float:
+            a = np.exp(log_alpha)
+            return -float(stats.nbinom.logpmf(c, a, a / (a + e)).sum())
+
+        best = optimize.minimize_scalar(nll, bounds=(-3.0, 9.0), method="bounded")
+        return float(np.exp(best.x))
+
+
+def shifted(logit: np.ndarray, ad_id: np.ndarray, offsets: pd.Series) -> np.ndarray:
+    """``logit`` plus each row's ad offset (0 for ads without one)."""
+    return logit + offsets.reindex(ad_id).fillna(0.0).to_numpy()
+
+
+def pick_alpha(
+    fit: AdCounts, ad_id: np.ndarray, label: np.ndarray, logit: np.ndarray,
+    alphas: Sequence[float] = ALPHAS,
+) -> float:  # fmt: skip
+    """The ``alpha`` of ``alphas`` whose offsets (fitted on ``fit``) give the held-out rows
+    (``ad_id``, ``label``, the model's ``logit``) the lowest log loss."""
+    return min(alphas, key=lambda a: logloss(label, expit(shifted(logit, ad_id, fit.offsets(a)))))
+
+
+@dataclass(frozen=True)
+class FittedOffsets:
+    offsets: pd.Series  # logit offset by ad id (ads with training rows)
+    alpha: float
+    valid_logloss: tuple[float, float]  # without and with the offsets
+
+    def summary(self) -> dict[str, float | int | None]:
+        return {"alpha": None if math.isinf(self.alpha) else self.alpha,
+                "ads": int((self.offsets != 0).sum()),
+                "valid_logloss_without": self.valid_logloss[0],
+                "valid_logloss_with": self.valid_logloss[1]}  # fmt: skip
+
+
+def fit_offsets(
+    train: tuple[np.ndarray, np.ndarray, np.ndarray],
+    valid: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> FittedOffsets:
+    """Offsets fitted on the ``train`` rows and their ``alpha`` picked on the ``valid`` rows,
+    each ``(ad_id, label, the model's logit)``; none without validation rows."""
+    counts = AdCounts.of(train[0], train[1], expit(train[2]))
+    if not len(valid[0]):
+        return FittedOffsets(pd.Series(dtype=np.float64), math.inf, (math.nan, math.nan))
+    alpha = pick_alpha(counts, *valid)
+    offsets = counts.offsets(alpha)
+
+    def loss(o: pd.Series) -> float:
+        return logloss(valid[1], expit(shifted(valid[2], valid[0], o)))
+
+    return FittedOffsets(offsets[offsets != 0], alpha, (loss(offsets * 0), loss(offsets)))
