@@ -72,6 +72,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "the validation split)",
     )
     p.add_argument(
+        "--ad-offset-alpha",
+        type=float,
+        help="the offsets' shrinkage: the prior's weight in clicks (default: picked on the "
+        "validation split's log loss)",
+    )
+    p.add_argument(
         "--id-dropout",
         type=float,
         default=0.2,
@@ -173,6 +179,7 @@ def config_from_args(args: argparse.Namespace):
         max_tokens=args.max_tokens,
         ad_prior=args.ad_prior,
         ad_offsets=args.ad_offsets,
+        ad_offset_alpha=args.ad_offset_alpha,
         id_dropout=args.id_dropout,
         pretrain_steps=args.pretrain_steps,
         projection_lr_scale=args.projection_lr_scale,

@@ -1,20 +1,13 @@
-"""What a per-ad correction fitted on the training clicks would add to a run on a synthetic log.
+"""What the per-ad click offsets (``train/ad_offsets.py``) add to a run on a synthetic log,
+and what other choices of their shrinkage would.
 
     .venv/bin/python -m model_export.evaluate.ad_offsets data/synth-default --run runs/default
 
-The default model reads nothing of an ad but its text (``--no-ad-prior``), so whatever of an
-ad's click rate its text does not say — the truth's per-ad quality, the part of the offer the
-text vector loses, the head's own per-ad error — stays in every score of that ad. An ad with
-history shows it: its clicks in the training rows against the clicks the run expects there.
-An empirical-Bayes estimate (Poisson counts, a Gamma prior of mean 1 and shape ``alpha`` on
-each ad's multiplier) turns that into a logit offset per ad, shrunk towards 0 the fewer
-clicks the ad has: ``log((clicks + alpha) / (expected + alpha))``. Ads without history keep
-no offset.
-
-``alpha`` two ways: by the counts' marginal likelihood (negative binomial, no held-out rows),
-and picked on the validation split's log loss from a grid. The offsets are fitted on the
-training rows and scored on valid and test, then refitted on train + valid with the picked
-``alpha`` and scored on test (what a model trained up to the test period would ship).
+The run's logits without its own offsets, then offsets refitted from them: on the training
+rows with ``alpha`` by the counts' marginal likelihood (negative binomial, no held-out rows)
+and by the validation split's log loss (as ``adrank train`` picks it), scored on valid and
+test; and on train + valid with the picked ``alpha``, scored on test (what a model trained
+up to the test period would ship). E[AUC] needs the true click probabilities.
 """
 
 import dataclasses

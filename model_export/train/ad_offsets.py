@@ -88,13 +88,14 @@ class FittedOffsets:
 def fit_offsets(
     train: tuple[np.ndarray, np.ndarray, np.ndarray],
     valid: tuple[np.ndarray, np.ndarray, np.ndarray],
+    alpha: float | None = None,
 ) -> FittedOffsets:
-    """Offsets fitted on the ``train`` rows and their ``alpha`` picked on the ``valid`` rows,
-    each ``(ad_id, label, the model's logit)``; none without validation rows."""
+    """Offsets fitted on the ``train`` rows with ``alpha`` (when not given, picked on the
+    ``valid`` rows), each ``(ad_id, label, the model's logit)``; none without valid rows."""
     counts = AdCounts.of(train[0], train[1], expit(train[2]))
     if not len(valid[0]):
         return FittedOffsets(pd.Series(dtype=np.float64), math.inf, (math.nan, math.nan))
-    alpha = pick_alpha(counts, *valid)
+    alpha = pick_alpha(counts, *valid) if alpha is None else alpha
     offsets = counts.offsets(alpha)
 
     def loss(o: pd.Series) -> float:

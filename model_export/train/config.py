@@ -27,6 +27,7 @@ class TrainConfig:
     # after training, a click logit offset per warm ad from its training clicks against the
     # model's expected ones, shrunk by empirical Bayes (``ad_offsets.py``)
     ad_offsets: bool = True
+    ad_offset_alpha: float | None = None  # their shrinkage; None: picked on validation
     id_dropout: float = 0.2
     pretrain_steps: int = 600  # behaviour pretraining of the projection (fast mode)
     # the projection learns at lr × this during CTR training: slowly enough to keep the

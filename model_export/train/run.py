@@ -202,11 +202,11 @@ def train_run(
         pooled.bert.save_pretrained(run_dir / "encoder")
     summary = _save_history(state, run_dir)
     if cfg.ad_offsets:
-        _fit_ad_offsets(run_dir, feats, cache_dir)
+        _fit_ad_offsets(run_dir, feats, cache_dir, cfg.ad_offset_alpha)
     return summary
 
 
-def _fit_ad_offsets(run_dir: Path, feats: Featurised, cache_dir: Path) -> None:
+def _fit_ad_offsets(run_dir: Path, feats: Featurised, cache_dir: Path, alpha: float | None) -> None:
     """The trained run's per-ad click offsets (``ad_offsets.py``), into its ad table."""
     run = load_run(run_dir)
     source = run.text_source(feats, cache_dir)
@@ -216,7 +216,7 @@ def _fit_ad_offsets(run_dir: Path, feats: Featurised, cache_dir: Path) -> None:
         p = np.clip(predict(run.model, source, f), 1e-7, 1 - 1e-7)
         return f.ad_id, f.label, np.log(p / (1 - p))
 
-    fitted = fit_offsets(rows("train"), rows("valid"))
+    fitted = fit_offsets(rows("train"), rows("valid"), alpha)
     save_ad_offsets(run_dir, fitted.offsets)
     summary = fitted.summary()
     (run_dir / AD_OFFSETS_FILE).write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))

@@ -47,7 +47,7 @@ def build_tiny_bundle(
     split = split_by_time(log.impressions, 0.1, 0.1)
     cfg = TrainConfig(
         encoder="tiny", epochs=1, seed=seed, batch_size=512, max_tokens=32, length_buckets=(16, 32),
-        head=HeadConfig(cvr=cvr),
+        head=HeadConfig(cvr=cvr), ad_offset_alpha=5.0,  # offsets whatever validation says
     )  # fmt: skip
     run_dir = run_dir_of(out_dir)
     train_run(log, split, cfg, run_dir, cache_dir=out_dir.parent / "cache")
