@@ -61,6 +61,7 @@ class Candidates:
                          self.priors[rows], self.price_rows[rows], self.offsets[rows])  # fmt: skip
 
 
-def prior_pctr(priors: np.ndarray) -> np.ndarray:
-    """The click rate an ad's prior features stand for (column 0 is its logit)."""
-    return 1.0 / (1.0 + np.exp(-priors[:, 0].astype(np.float64)))
+def prior_pctr(priors: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """The click rate an ad's prior features stand for (column 0 is its logit), moved by its
+    click offset as the ranker moves its score."""
+    return 1.0 / (1.0 + np.exp(-(priors[:, 0].astype(np.float64) + offsets)))

@@ -247,7 +247,7 @@ class RankRun:
             self.reasons.append(ENCODER_UNAVAILABLE)
 
     async def _score(self, user: UserMatrix | None, cands: Candidates) -> Scores:
-        p_ctr = prior_pctr(cands.priors)  # the answer for ads with neither vector nor text
+        p_ctr = prior_pctr(cands.priors, cands.offsets)  # ads with neither vector nor text
         p_cvr = self._prior_pcvr(len(p_ctr))
         model_rows = cands.model_rows()
         if not model_rows.size:

@@ -199,4 +199,5 @@ def test_candidates_block_keeps_the_rows_with_vectors() -> None:
     assert block.candidates.tolist() == [[0, 0], [1, 1]]
     assert block.ad_price[:, 1].tolist() == [0, 1]  # a has no price, c has one
     assert block.ad_offset.tolist() == pytest.approx([0.1, 0.3])
-    assert prior_pctr(np.array([[0.0, 1.0]]))[0] == pytest.approx(0.5)
+    assert prior_pctr(np.array([[0.0, 1.0]]), np.zeros(1))[0] == pytest.approx(0.5)
+    assert prior_pctr(np.array([[0.0, 1.0]]), np.ones(1))[0] == pytest.approx(1 / (1 + np.exp(-1)))
