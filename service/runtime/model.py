@@ -45,8 +45,8 @@ class PriorTable:
         feat, n_buckets = bundle.manifest.featurisation, bundle.manifest.dims.id_buckets
         known = list(bundle.priors.clicks)
         ids = known + [a for a in bundle.priors.offsets if a not in bundle.priors.clicks]
-        stats = np.array([bundle.priors.clicks[a] for a in known], dtype=np.float64)
-        rows = prior_features(*stats.reshape(-1, 2).T, feat.global_ctr, feat.prior_alpha)
+        stats = np.array([bundle.priors.clicks[a] for a in known], dtype=np.float64).reshape(-1, 2)
+        rows = prior_features(stats[:, 0], stats[:, 1], feat.global_ctr, feat.prior_alpha)
         unknown = unknown_prior(feat.global_ctr, feat.prior_alpha)
         buckets = [ad_bucket(a, n_buckets) for a in known]
         offsets = [bundle.priors.offsets.get(a, 0.0) for a in ids]
