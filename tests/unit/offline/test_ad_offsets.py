@@ -1,4 +1,4 @@
-"""The per-ad empirical-Bayes offsets of ``evaluate/ad_offsets`` on counts of a known law."""
+"""The per-ad empirical-Bayes offsets (``train/ad_offsets.py``) on counts of a known law."""
 
 import numpy as np
 import pandas as pd
@@ -50,4 +50,4 @@ def test_validation_log_loss_picks_a_shrinkage_that_helps_held_out_rows() -> Non
     shifted = test.scores(fit.counts().offsets(alpha))
     assert shifted["log loss"] < test.scores()["log loss"]
     oracle = auc(test.label, np.repeat(multiplier, per_ad))
-    assert shifted["AUC"] - 0.5 > 0.5 * (oracle - 0.5)  # most of what the ads' rates rank
+    assert shifted["AUC"] - 0.5 > 0.5 * (oracle - 0.5)  # over half of what their rates rank
