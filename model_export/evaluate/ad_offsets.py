@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, logit
+from scipy.special import expit
 
 from model_export.data.clicklog import ClickLog
 from model_export.evaluate.metrics import auc, expected_auc, logloss
@@ -25,7 +25,7 @@ from model_export.evaluate.truth_ablation import synth_cli
 from model_export.train.ad_offsets import AdCounts, pick_alpha, shifted
 from model_export.train.arrays import featurise, subset
 from model_export.train.run import load_run
-from model_export.train.trainer import predict
+from model_export.train.trainer import predict_logit
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,8 @@ def run_splits(run_dir: Path, log: ClickLog, split: np.ndarray) -> dict[str, Spl
     source, out = run.text_source(feats), {}
     for name in ("train", "valid", "test"):
         rows = subset(feats, feats.rows(name))
-        p = np.clip(predict(run.model, source, rows), 1e-7, 1 - 1e-7)
-        out[name] = Split(rows.ad_id, rows.label, rows.p_true, logit(p))
+        out[name] = Split(rows.ad_id, rows.label, rows.p_true,
+                          predict_logit(run.model, source, rows))  # fmt: skip
     return out
 
 

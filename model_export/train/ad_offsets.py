@@ -101,4 +101,5 @@ def fit_offsets(
     def loss(o: pd.Series) -> float:
         return logloss(valid[1], expit(shifted(valid[2], valid[0], o)))
 
-    return FittedOffsets(offsets[offsets != 0], alpha, (loss(offsets * 0), loss(offsets)))
+    without = logloss(valid[1], expit(valid[2]))
+    return FittedOffsets(offsets[offsets != 0], alpha, (without, loss(offsets)))

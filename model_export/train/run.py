@@ -45,7 +45,14 @@ from model_export.train.distill import Distillation, load_distillation
 from model_export.train.embed import cached_features
 from model_export.train.pretrain import neighbour_pairs, pretrain_projection
 from model_export.train.texts import FrozenTexts, TextSource, TopLayerTexts, TrainableTexts
-from model_export.train.trainer import BEST, CHECKPOINT, CvrTask, RunState, Trainer, predict
+from model_export.train.trainer import (
+    BEST,
+    CHECKPOINT,
+    CvrTask,
+    RunState,
+    Trainer,
+    predict_logit,
+)
 from service.features.context import ContextSpec
 from service.features.tokens import TextTokenizer
 
@@ -130,10 +137,6 @@ def _save_ad_table(run_dir: Path, stats: pd.DataFrame, offsets: pd.Series) -> No
     )
 
 
-def save_ad_offsets(run_dir: Path, offsets: pd.Series) -> None:
-    _save_ad_table(run_dir, load_spec(run_dir).ad_stats, offsets)
-
-
 def load_spec(run_dir: Path) -> FeatureSpec:
     meta = orjson.loads((run_dir / "spec.json").read_bytes())
     with np.load(run_dir / AD_TABLE) as data:
@@ -141,11 +144,9 @@ def load_spec(run_dir: Path) -> FeatureSpec:
             {"clicks": data["clicks"], "impressions": data["impressions"]},
             index=pd.Index(data["ad_id"].astype(object), name="ad_id"),
         )
-        offsets = pd.Series(  # runs trained before offsets have none
-            data["offset"] if "offset" in data else np.zeros(0),
-            index=pd.Index(data["offset_ad_id"].astype(object) if "offset" in data else []),
-            dtype=np.float64,
-        )
+        has = "offset" in data  # runs trained before offsets have none
+        offsets = pd.Series(data["offset"] if has else [], dtype=np.float64,
+                            index=data["offset_ad_id"].astype(object) if has else [])  # fmt: skip
     context = ContextSpec(tuple(meta["fields"]), meta["vocab"])
     return FeatureSpec(context, meta["id_buckets"], meta["global_ctr"], meta["prior_alpha"], stats,
                        meta.get("global_cvr"), offsets)  # fmt: skip
@@ -213,11 +214,10 @@ def _fit_ad_offsets(run_dir: Path, feats: Featurised, cache_dir: Path, alpha: fl
 
     def rows(part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         f = subset(feats, feats.rows(part))
-        p = np.clip(predict(run.model, source, f), 1e-7, 1 - 1e-7)
-        return f.ad_id, f.label, np.log(p / (1 - p))
+        return f.ad_id, f.label, predict_logit(run.model, source, f)
 
     fitted = fit_offsets(rows("train"), rows("valid"), alpha)
-    save_ad_offsets(run_dir, fitted.offsets)
+    _save_ad_table(run_dir, run.spec.ad_stats, fitted.offsets)
     summary = fitted.summary()
     (run_dir / AD_OFFSETS_FILE).write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     tqdm.write(f"ad offsets: {summary['ads']} ads, alpha {summary['alpha']}, valid log loss "

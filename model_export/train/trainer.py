@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.special import logit
 from tqdm import tqdm
 
 from model_export.evaluate.metrics import auc, logloss
@@ -100,6 +101,11 @@ def predict(model: CTRModel, source: TextSource, f: Featurised) -> np.ndarray:
     return predict_all(model, source, f).p_ctr
 
 
+def predict_logit(model: CTRModel, source: TextSource, f: Featurised) -> np.ndarray:
+    """The click logit of every row of ``f`` (float64; pCTR clipped to [1e-7, 1 - 1e-7])."""
+    return logit(np.clip(predict(model, source, f).astype(np.float64), 1e-7, 1 - 1e-7))
+
+
 @torch.no_grad()
 def predict_all(model: CTRModel, source: TextSource, f: Featurised) -> Predictions:
     """pCTR (with each ad's offset, ``ad_offsets.py``), attention weights and (with a
@@ -119,8 +125,8 @@ def predict_all(model: CTRModel, source: TextSource, f: Featurised) -> Predictio
             torch.from_numpy(f.price[s]),
         )
         cvr = () if out.cvr_logit is None else (torch.sigmoid(out.cvr_logit).numpy(),)
-        logit = out.logit + torch.from_numpy(f.offset[s])  # the ad's offset, as ranker.onnx
-        parts.append((torch.sigmoid(logit).numpy(), out.weights.numpy(), *cvr))
+        click = out.logit + torch.from_numpy(f.offset[s])  # the ad's offset, as ranker.onnx
+        parts.append((torch.sigmoid(click).numpy(), out.weights.numpy(), *cvr))
     if not parts:
         return Predictions(np.zeros(0, np.float32), np.zeros((0, f.history.shape[1]), np.float32),
                            None)  # fmt: skip

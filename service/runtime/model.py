@@ -50,12 +50,11 @@ class PriorTable:
         unknown = unknown_prior(feat.global_ctr, feat.prior_alpha)
         buckets = [ad_bucket(a, n_buckets) for a in known]
         offsets = [bundle.priors.offsets.get(a, 0.0) for a in ids]
+        as_unknown = len(ids) - len(known) + 1  # the offset-only ads, then the unknown ad
         return cls(
             index={a: i for i, a in enumerate(ids)},
-            buckets=np.array([*buckets, *[0] * (len(ids) - len(known) + 1)], dtype=np.int64),
-            rows=np.vstack([rows, np.tile(unknown, (len(ids) - len(known) + 1, 1))]).astype(
-                np.float32
-            ),
+            buckets=np.array([*buckets, *[0] * as_unknown], dtype=np.int64),
+            rows=np.vstack([rows, np.tile(unknown, (as_unknown, 1))]).astype(np.float32),
             offsets=np.array([*offsets, 0.0], dtype=np.float32),
         )
 
