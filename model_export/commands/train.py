@@ -78,6 +78,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "validation split's log loss)",
     )
     p.add_argument(
+        "--cell-offsets",
+        nargs="+",
+        default=[],
+        metavar="CELL",
+        help="after the ad offsets, a click logit offset per context cell, fitted in this "
+        "order: two context fields or one and the ad's topic group (its coarsest topic "
+        "cluster), e.g. device:slot age_band:topic (default: none)",
+    )
+    p.add_argument(
         "--id-dropout",
         type=float,
         default=0.2,
@@ -180,6 +189,7 @@ def config_from_args(args: argparse.Namespace):
         ad_prior=args.ad_prior,
         ad_offsets=args.ad_offsets,
         ad_offset_alpha=args.ad_offset_alpha,
+        cell_offsets=tuple(args.cell_offsets),
         id_dropout=args.id_dropout,
         pretrain_steps=args.pretrain_steps,
         projection_lr_scale=args.projection_lr_scale,

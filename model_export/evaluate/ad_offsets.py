@@ -22,7 +22,7 @@ from scipy.special import expit
 from model_export.data.clicklog import ClickLog
 from model_export.evaluate.metrics import auc, expected_auc, logloss
 from model_export.evaluate.truth_ablation import synth_cli
-from model_export.train.ad_offsets import AdCounts, pick_alpha, shifted
+from model_export.train.ad_offsets import ClickCounts, pick_alpha, shifted
 from model_export.train.arrays import featurise, subset
 from model_export.train.run import load_run
 from model_export.train.trainer import predict_logit
@@ -37,8 +37,8 @@ class Split:
     p_true: np.ndarray
     logit: np.ndarray
 
-    def counts(self) -> AdCounts:
-        return AdCounts.of(self.ad_id, self.label, expit(self.logit))
+    def counts(self) -> ClickCounts:
+        return ClickCounts.of(self.ad_id, self.label, expit(self.logit))
 
     def scores(self, offsets: pd.Series | None = None) -> dict[str, float]:
         z = self.logit if offsets is None else shifted(self.logit, self.ad_id, offsets)

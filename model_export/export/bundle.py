@@ -25,7 +25,13 @@ from model_export.export.onnx_graphs import (
 from model_export.export.quantize import mean_cosine, quantize_encoder
 from model_export.model.encoder import TextTower
 from model_export.train.arrays import Featurised
-from model_export.train.run import AD_OFFSETS_FILE, DISTILLATION_FILE, Run, load_run
+from model_export.train.run import (
+    AD_OFFSETS_FILE,
+    CELL_OFFSETS_FILE,
+    DISTILLATION_FILE,
+    Run,
+    load_run,
+)
 from model_export.train.trainer import predict_all
 from service.bundle.loader import load_bundle, sha256_file
 from service.bundle.manifest import MANIFEST_FILE, Dims, Featurisation, Graphs, GraphSpec, Manifest
@@ -155,6 +161,10 @@ def _manifest(run: Run, work: Path, options: ExportOptions, metrics: dict[str, A
                       ("ad_offsets", run.dir / AD_OFFSETS_FILE)):  # fmt: skip
         if path.is_file():
             metrics[key] = orjson.loads(path.read_bytes())
+    cells = run.dir / CELL_OFFSETS_FILE
+    if cells.is_file():  # how each was fitted (its table is in ranker.onnx)
+        fits = orjson.loads(cells.read_bytes())
+        metrics["cell_offsets"] = [{k: v for k, v in f.items() if k != "table"} for f in fits]
     now = datetime.now(UTC)
     files = sorted(p.name for p in work.iterdir() if p.is_file())
     return Manifest(

@@ -63,3 +63,35 @@ class AdContextFactors(nn.Module):
     def forward(self, user_factors: Tensor, candidates: Tensor) -> Tensor:
         """The term per candidate (N,) from its user's factors (N, k) and its vector (N, d)."""
         return (user_factors * self.ad(candidates)).sum(1)
+
+
+class CellOffsets(nn.Module):
+    """Click logit offsets per cell, fitted after training (``train/cell_offsets.py``): one
+    table per kind of cell over the values of a context field and of another field or of the
+    ad's topic group (its coarsest topic cluster), looked up in one gather over the tables
+    stacked. Buffers, not parameters: training never changes them, and a checkpoint does not
+    hold them (``train/run.py`` loads them beside it)."""
+
+    def __init__(self, left: Sequence[int], right: Sequence[int], tables: Sequence[Tensor]):
+        """``left``/``right``: per table, the columns of (context ids, topic group) it reads;
+        ``tables``: its offsets (left values, right values)."""
+        super().__init__()
+        self.table: Tensor
+        self.left: Tensor
+        self.right: Tensor
+        self.stride: Tensor
+        self.starts: Tensor
+        flat = torch.cat([t.flatten() for t in tables]).float()
+        self.register_buffer("table", flat, persistent=False)
+        self.register_buffer("left", torch.tensor(list(left)), persistent=False)
+        self.register_buffer("right", torch.tensor(list(right)), persistent=False)
+        self.register_buffer("stride", torch.tensor([t.shape[1] for t in tables]),
+                             persistent=False)  # fmt: skip
+        self.register_buffer("starts", table_starts([t.numel() for t in tables]), persistent=False)
+
+    def forward(self, context: Tensor, clusters: Tensor) -> Tensor:
+        """The summed offsets (N,) of each candidate's context ids (N, C) and its clusters
+        (N, levels; the first, coarsest, is its topic group)."""
+        values = torch.cat([context, clusters[:, :1]], dim=1)
+        rows = values[:, self.left] * self.stride + values[:, self.right] + self.starts
+        return self.table[rows].sum(1)

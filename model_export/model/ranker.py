@@ -22,7 +22,12 @@ from torch import Tensor, nn
 
 from model_export.model.blocks import MLP, unit_rows
 from model_export.model.clusters import TopicClusters
-from model_export.model.context_terms import AdContextFactors, PairBiases, table_starts
+from model_export.model.context_terms import (
+    AdContextFactors,
+    CellOffsets,
+    PairBiases,
+    table_starts,
+)
 from model_export.model.cvr_tower import CvrTower
 from service.features.prior import N_PRIOR_FEATURES
 
@@ -159,6 +164,8 @@ class RankingHead(nn.Module):
         self.cvr_tower = CvrTower(cfg, context_sizes) if cfg.cvr else None
         self.act = nn.Sequential(nn.ReLU(), nn.Dropout(cfg.dropout))
         self.prior_weight = nn.Parameter(torch.tensor(1.0))
+        # context-cell offsets fitted after training (``train/cell_offsets.py``), if any
+        self.cell_offsets: CellOffsets | None = None
 
     def item_keys(self, vectors: Tensor) -> Keys:
         """Attention keys of item vectors (..., d): the learned keys (..., heads, a), the
@@ -220,13 +227,6 @@ class RankingHead(nn.Module):
         sharp = self.cosine_weight.double() * cosine + self.gate_bias.double()
         learned = scores * self.gate_log_scale.exp()
         return torch.sigmoid((sharp + learned.double()).float())
-
-    def _cluster_counts(
-        self, item_clusters: Tensor, mask: Tensor, candidates: Tensor, user_index: Rows
-    ) -> Tensor:
-        """Per candidate and partition, its user's items in its cluster (N, levels)."""
-        own = self.clusters.assign(candidates)
-        return self.clusters.counts(own, _rows(item_clusters, user_index), _rows(mask, user_index))
 
     def user_part(self, history: Tensor, mask: Tensor, context: Tensor) -> Tensor:
         """Per-user inputs once per user, side by side: the first-layer activation of pooled
@@ -296,12 +296,14 @@ class RankingHead(nn.Module):
         wide = per_user[:, h] + self.prior_weight * ad_prior[:, 0]
         if self.ad_context is not None:
             wide = wide + self.ad_context(per_user[:, h + 1 :], candidates)
-        if self.clusters.levels:
-            counts = torch.log1p(
-                self._cluster_counts(keys[2], history_mask, candidates, user_index)
-            )
+        own = self.clusters.assign(candidates)  # (N, levels)
+        if self.clusters.levels:  # per partition, its user's items in its cluster
+            items = (_rows(keys[2], user_index), _rows(history_mask, user_index))
+            counts = torch.log1p(self.clusters.counts(own, *items))
             pair.append(counts)
             wide = wide + counts @ self.cluster_weight
+        if self.cell_offsets is not None:
+            wide = wide + self.cell_offsets(_rows(context, user_index), own)
         hidden = self.act(self.pair_layer(torch.cat(pair, dim=1)) + per_user[:, :h])
         logit = self.mlp(hidden).squeeze(-1) + wide
         cvr = (

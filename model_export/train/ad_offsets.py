@@ -23,19 +23,21 @@ from scipy.special import expit
 
 from model_export.evaluate.metrics import logloss
 
-ALPHAS = (2.0, 5.0, 10.0, 20.0, 40.0, 80.0, math.inf)
+# a context cell holds far more rows than an ad: its picks reach further
+ALPHAS = (2.0, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0, 1280.0, math.inf)
 
 
 @dataclass(frozen=True)
-class AdCounts:
-    """Per ad: its clicks and the clicks a model expects in the same rows."""
+class ClickCounts:
+    """Per ad (or per any key, ``cell_offsets.py``): its clicks and the clicks a model expects
+    in the same rows."""
 
     clicks: pd.Series
     expected: pd.Series
 
     @classmethod
-    def of(cls, ad_id: np.ndarray, label: np.ndarray, p: np.ndarray) -> "AdCounts":
-        sums = pd.DataFrame({"clicks": label, "expected": p}).groupby(ad_id).sum()
+    def of(cls, key: np.ndarray, label: np.ndarray, p: np.ndarray) -> "ClickCounts":
+        sums = pd.DataFrame({"clicks": label, "expected": p}).groupby(key).sum()
         return cls(sums["clicks"].astype(np.float64), sums["expected"].astype(np.float64))
 
     def offsets(self, alpha: float) -> pd.Series:
@@ -58,13 +60,13 @@ class AdCounts:
         return float(np.exp(best.x))
 
 
-def shifted(logit: np.ndarray, ad_id: np.ndarray, offsets: pd.Series) -> np.ndarray:
-    """``logit`` plus each row's ad offset (0 for ads without one)."""
-    return logit + offsets.reindex(ad_id).fillna(0.0).to_numpy()
+def shifted(logit: np.ndarray, key: np.ndarray, offsets: pd.Series) -> np.ndarray:
+    """``logit`` plus each row's offset by its key (ad id; 0 for keys without one)."""
+    return logit + offsets.reindex(key).fillna(0.0).to_numpy()
 
 
 def pick_alpha(
-    fit: AdCounts, ad_id: np.ndarray, label: np.ndarray, logit: np.ndarray,
+    fit: ClickCounts, ad_id: np.ndarray, label: np.ndarray, logit: np.ndarray,
     alphas: Sequence[float] = ALPHAS,
 ) -> float:  # fmt: skip
     """The ``alpha`` of ``alphas`` whose offsets (fitted on ``fit``) give the held-out rows
@@ -92,7 +94,7 @@ def fit_offsets(
 ) -> FittedOffsets:
     """Offsets fitted on the ``train`` rows with ``alpha`` (when not given, picked on the
     ``valid`` rows), each ``(ad_id, label, the model's logit)``; none without valid rows."""
-    counts = AdCounts.of(train[0], train[1], expit(train[2]))
+    counts = ClickCounts.of(train[0], train[1], expit(train[2]))
     if not len(valid[0]):
         return FittedOffsets(pd.Series(dtype=np.float64), math.inf, (math.nan, math.nan))
     alpha = pick_alpha(counts, *valid) if alpha is None else alpha

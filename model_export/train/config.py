@@ -28,6 +28,9 @@ class TrainConfig:
     # model's expected ones, shrunk by empirical Bayes (``ad_offsets.py``)
     ad_offsets: bool = True
     ad_offset_alpha: float | None = None  # their shrinkage; None: picked on validation
+    # ... then one per context cell, of two context fields or of one and the ad's topic
+    # group ("device:slot", "age_band:topic"; ``cell_offsets.py``), fitted in this order
+    cell_offsets: tuple[str, ...] = ()
     id_dropout: float = 0.2
     pretrain_steps: int = 600  # behaviour pretraining of the projection (fast mode)
     # the projection learns at lr × this during CTR training: slowly enough to keep the
@@ -75,6 +78,7 @@ class TrainConfig:
         head.setdefault("cvr_price", False)  # ... and before it read the ad's price
         raw["head"] = HeadConfig.from_dict(head)
         raw["length_buckets"] = tuple(raw.get("length_buckets", (16, 32, 64)))
+        raw["cell_offsets"] = tuple(raw.get("cell_offsets", ()))
         return cls(**raw)
 
     @classmethod

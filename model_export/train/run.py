@@ -4,6 +4,8 @@ train_config.json   TrainConfig
 spec.json           featurisation fitted on the training rows (context vocab, buckets, prior)
 ad_priors.npz       per-ad clicks and impressions of the training rows; the ads' click logit
                     offsets (``ad_offsets.py``, fitted after training; ad_offsets.json: how)
+cell_offsets.json   with ``cell_offsets``: the context cells' offset tables, fitted after the
+                    ads' (``cell_offsets.py``), read into the head by ``load_run``
 tokenizer.json      the tokenizer the texts were cut with
 encoder/            BERT weights when they are not the packaged MiniLM (tiny or fine-tuned)
 checkpoint.pt       latest epoch (resume); best.pt: best validation AUC
@@ -33,12 +35,14 @@ import torch
 from tqdm import tqdm
 
 from model_export.data.clicklog import ClickLog
+from model_export.model.context_terms import CellOffsets
 from model_export.model.ctr import CTRModel
 from model_export.model.encoder import PooledBert, load_bert, minilm_dir, tiny_bert
 from model_export.model.ranker import RankingHead
 from model_export.teacher.labels import log_fingerprint
-from model_export.train.ad_offsets import fit_offsets
+from model_export.train.ad_offsets import fit_offsets, shifted
 from model_export.train.arrays import FeatureSpec, Featurised, featurise, subset
+from model_export.train.cell_offsets import TOPIC, Cell, FittedCell, fit_cells
 from model_export.train.config import TrainConfig
 from model_export.train.delay import MIN_CONVERSIONS, fit_delay
 from model_export.train.distill import Distillation, load_distillation
@@ -60,6 +64,7 @@ DEFAULT_CACHE = Path.home() / ".cache" / "adrank"
 DELAY_FILE = "delay.json"
 DISTILLATION_FILE = "distillation.json"
 AD_OFFSETS_FILE = "ad_offsets.json"
+CELL_OFFSETS_FILE = "cell_offsets.json"
 AD_TABLE = "ad_priors.npz"
 DAY_S = 86_400
 
@@ -202,26 +207,56 @@ def train_run(
     if cfg.encoder != "minilm" or cfg.mode == "finetune":
         pooled.bert.save_pretrained(run_dir / "encoder")
     summary = _save_history(state, run_dir)
-    if cfg.ad_offsets:
-        _fit_ad_offsets(run_dir, feats, cache_dir, cfg.ad_offset_alpha)
+    _fit_offsets(run_dir, feats, cache_dir, cfg)
     return summary
 
 
-def _fit_ad_offsets(run_dir: Path, feats: Featurised, cache_dir: Path, alpha: float | None) -> None:
-    """The trained run's per-ad click offsets (``ad_offsets.py``), into its ad table."""
+def _fit_offsets(run_dir: Path, feats: Featurised, cache_dir: Path, cfg: TrainConfig) -> None:
+    """The trained run's per-ad click offsets (``ad_offsets.py``), into its ad table, then
+    its context cells' (``cell_offsets.py``) on the logits with the ads' offsets."""
+    (run_dir / CELL_OFFSETS_FILE).unlink(missing_ok=True)  # a resumed run's earlier fit
     run = load_run(run_dir)
     source = run.text_source(feats, cache_dir)
+    parts = {p: subset(feats, feats.rows(p)) for p in ("train", "valid")}
+    logits = {p: predict_logit(run.model, source, f) for p, f in parts.items()}
+    if cfg.ad_offsets:
+        ad_rows = {p: (f.ad_id, f.label, logits[p]) for p, f in parts.items()}
+        fitted = fit_offsets(ad_rows["train"], ad_rows["valid"], cfg.ad_offset_alpha)
+        _save_ad_table(run_dir, run.spec.ad_stats, fitted.offsets)
+        summary = fitted.summary()
+        _write_json(run_dir / AD_OFFSETS_FILE, summary)
+        tqdm.write(f"ad offsets: {summary['ads']} ads, alpha {summary['alpha']}, valid log loss "
+                   f"{fitted.valid_logloss[0]:.4f} → {fitted.valid_logloss[1]:.4f}")  # fmt: skip
+        logits = {p: shifted(logits[p], f.ad_id, fitted.offsets) for p, f in parts.items()}
+    if cfg.cell_offsets:
+        _fit_cell_offsets(run, source, parts, logits, cfg.cell_offsets)
 
-    def rows(part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        f = subset(feats, feats.rows(part))
-        return f.ad_id, f.label, predict_logit(run.model, source, f)
 
-    fitted = fit_offsets(rows("train"), rows("valid"), alpha)
-    _save_ad_table(run_dir, run.spec.ad_stats, fitted.offsets)
-    summary = fitted.summary()
-    (run_dir / AD_OFFSETS_FILE).write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    tqdm.write(f"ad offsets: {summary['ads']} ads, alpha {summary['alpha']}, valid log loss "
-               f"{fitted.valid_logloss[0]:.4f} → {fitted.valid_logloss[1]:.4f}")  # fmt: skip
+def _fit_cell_offsets(
+    run: "Run",
+    source: TextSource,
+    parts: dict[str, Featurised],
+    logits: dict[str, np.ndarray],
+    cells: tuple[str, ...],
+) -> None:
+    """The context cells' offsets on ``logits`` (``cell_offsets.py``), into the run."""
+    kinds = [Cell.parse(c) for c in cells]
+    clusters = run.model.head.clusters
+    if not clusters.levels and any(TOPIC in (c.left, c.right) for c in kinds):
+        raise ValueError("a cell of the ad's topic group needs a head with topic clusters")
+    groups = clusters.assign(source.all_vectors(run.model))[:, :1].numpy()  # (T, 0 or 1)
+    values = {p: np.hstack([f.context, groups[f.ad_text]]) for p, f in parts.items()}
+    sizes = [*run.spec.context.sizes(), int(clusters.fitted[:1].sum())]
+    rows = {p: (values[p], f.label, logits[p]) for p, f in parts.items()}
+    fitted = fit_cells(kinds, run.spec.context.fields, sizes, rows["train"], rows["valid"])
+    _write_json(run.dir / CELL_OFFSETS_FILE, [f.to_dict() for f in fitted])
+    for f in fitted:
+        tqdm.write(f"cell offsets {f.cell}: alpha {f.alpha}, valid log loss "
+                   f"{f.valid_logloss[0]:.4f} → {f.valid_logloss[1]:.4f}")  # fmt: skip
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.write_bytes(orjson.dumps(value, option=orjson.OPT_INDENT_2))
 
 
 def _pretrain(
@@ -345,12 +380,26 @@ def load_run(run_dir: Path) -> Run:
         pooled = base_bert(cfg.encoder, cfg.seed)[0]
     model = build_model(cfg, spec, pooled)
     model.load_state_dict(torch.load(run_dir / BEST, weights_only=True)["model"])
+    model.head.cell_offsets = load_cell_offsets(run_dir / CELL_OFFSETS_FILE, spec)
     model.eval()
     tokenizer = TextTokenizer(run_dir / "tokenizer.json", cfg.max_tokens)
     return Run(run_dir, cfg, spec, model, pooled, tokenizer)
 
 
-RESUMABLE_CHANGES = ("epochs", "patience")  # a resumed run may be given more time
+def load_cell_offsets(path: Path, spec: FeatureSpec) -> CellOffsets | None:
+    """A run's context-cell offsets as the head reads them; None without any."""
+    if not path.is_file():
+        return None
+    fitted = [FittedCell.from_dict(raw) for raw in orjson.loads(path.read_bytes())]
+    if not fitted:
+        return None
+    columns = [f.cell.columns(spec.context.fields) for f in fitted]
+    return CellOffsets([i for i, _ in columns], [j for _, j in columns],
+                       [torch.from_numpy(f.table) for f in fitted])  # fmt: skip
+
+
+# a resumed run may be given more time, and its offsets, fitted after training, refitted
+RESUMABLE_CHANGES = ("epochs", "patience", "ad_offsets", "ad_offset_alpha", "cell_offsets")
 
 
 def _check_same_config(cfg: TrainConfig, run_dir: Path) -> None:

@@ -103,4 +103,3 @@ def test_shutdown_budget_covers_endpoint_removal_and_the_drain() -> None:
     assert stop[0] == "sleep"
     needed = int(stop[1]) + IDLE_GRACE_S + GRACEFUL_TIMEOUT_S + MODEL_CLOSE_S
     assert POD["spec"]["terminationGracePeriodSeconds"] > needed
-

@@ -20,8 +20,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_trained_model_approaches_the_oracle(tmp_path: Path, cache_dir: Path) -> None:
-    log = synthesize(SynthConfig(seed=11, n_users=2_500, n_ads=400, n_impressions=80_000,
-                                 progress=False))
+    log = synthesize(
+        SynthConfig(seed=11, n_users=2_500, n_ads=400, n_impressions=80_000, progress=False)
+    )
     split = split_by_time(log.impressions, 0.1, 0.1)
     train_run(log, split, TrainConfig(epochs=4, seed=0), tmp_path / "run", cache_dir)
 

@@ -12,8 +12,10 @@ import pytest
 import torch
 
 from adrank.cli import main
+from model_export.data.sources import load_source, split_for
+from model_export.train.arrays import featurise, subset
 from model_export.train.run import load_run
-from model_export.train.trainer import BEST, CHECKPOINT
+from model_export.train.trainer import BEST, CHECKPOINT, predict_logit
 from service.bundle.loader import AdPriors, load_bundle
 from service.runtime.model import PriorTable
 from tests.offline.conftest import TINY_TRAIN
@@ -154,8 +156,10 @@ def test_the_default_models_recipe_trains_in_two_stages_and_exports_with_parity(
     args = ["train", "--data", str(tiny_data), "--out", str(run_dir), "--cache-dir",
             str(cache_dir), *TINY_TRAIN, "--first-stage-epochs", "1", "--no-ad-prior",
             "--head", "clusters=[4,64]", "--head", "cluster_search=true",
-            "--second-stage-lr", "0.0007"]  # fmt: skip
+            "--second-stage-lr", "0.0007",
+            "--cell-offsets", "device:slot", "age_band:topic"]  # fmt: skip
     main(args)
+    _known_cell_offsets(run_dir, tiny_data, cache_dir)
     first = orjson.loads((run_dir / "stage1" / "history.json").read_bytes())
     assert [row["epoch"] for row in first] == [1]
 
@@ -181,6 +185,33 @@ def test_the_default_models_recipe_trains_in_two_stages_and_exports_with_parity(
     assert {a: float(priors.offsets[i]) for a, i in priors.index.items()} == pytest.approx(
         offsets.to_dict(), abs=1e-6
     )
+
+
+def _known_cell_offsets(run_dir: Path, data: Path, cache_dir: Path) -> None:
+    """The run's cells are the ones asked for; known non-zero tables put in place of them
+    (a tiny log may leave them at 0) move each row's click logit by exactly its two entries,
+    so the export's parity that follows checks that ``ranker.onnx`` reads them too."""
+    path = run_dir / "cell_offsets.json"
+    cells = orjson.loads(path.read_bytes())
+    assert [c["cell"] for c in cells] == ["device:slot", "age_band:topic"]
+    rng = np.random.default_rng(0)
+    tables = [rng.normal(0.0, 0.5, np.shape(c["table"])) for c in cells]
+    fitted = [{**c, "table": t.tolist()} for c, t in zip(cells, tables, strict=True)]
+    path.write_bytes(orjson.dumps(fitted))
+    log = load_source(str(data), cache_dir)
+    run = load_run(run_dir)
+    feats, _ = featurise(log, split_for(log, "standard"), run.cfg.history_len,
+                         run.cfg.prior_alpha, run.spec)  # fmt: skip
+    rows = subset(feats, feats.rows("test"))
+    source = run.text_source(feats, cache_dir)
+    with_cells = predict_logit(run.model, source, rows)
+    run.model.head.cell_offsets = None
+    without = predict_logit(run.model, source, rows)
+    fields = run.spec.context.fields
+    ctx = {name: rows.context[:, fields.index(name)] for name in ("device", "slot", "age_band")}
+    topic = run.model.head.clusters.assign(source.all_vectors(run.model))[rows.ad_text, 0].numpy()
+    want = tables[0][ctx["device"], ctx["slot"]] + tables[1][ctx["age_band"], topic]
+    np.testing.assert_allclose(with_cells - without, want, atol=1e-4)
 
 
 def test_the_served_ad_table_holds_prior_rows_and_offsets(tiny_run: Path, tmp_path: Path) -> None:

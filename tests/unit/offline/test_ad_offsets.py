@@ -6,15 +6,15 @@ from scipy.special import logit
 
 from model_export.evaluate.ad_offsets import Split
 from model_export.evaluate.metrics import auc
-from model_export.train.ad_offsets import AdCounts, pick_alpha
+from model_export.train.ad_offsets import ClickCounts, pick_alpha
 
 
-def gamma_poisson(alpha: float, n_ads: int, expected: float, seed: int = 0) -> AdCounts:
+def gamma_poisson(alpha: float, n_ads: int, expected: float, seed: int = 0) -> ClickCounts:
     """Ads whose clicks are Poisson(multiplier × expected), multiplier ~ Gamma(alpha, alpha)."""
     rng = np.random.default_rng(seed)
     multiplier = rng.gamma(alpha, 1 / alpha, n_ads)
     ads = pd.Index([f"a{i}" for i in range(n_ads)])
-    return AdCounts(pd.Series(rng.poisson(multiplier * expected), ads),
+    return ClickCounts(pd.Series(rng.poisson(multiplier * expected), ads),
                     pd.Series(np.full(n_ads, expected), ads))  # fmt: skip
 
 
@@ -26,7 +26,7 @@ def test_marginal_likelihood_finds_the_spread_of_the_multipliers() -> None:
 
 def test_offsets_are_shrunk_more_the_fewer_clicks_an_ad_has() -> None:
     ads = pd.Index(["few", "many"])
-    counts = AdCounts(pd.Series([4.0, 400.0], ads), pd.Series([2.0, 200.0], ads))
+    counts = ClickCounts(pd.Series([4.0, 400.0], ads), pd.Series([2.0, 200.0], ads))
     off = counts.offsets(10.0)
     assert 0 < off["few"] < off["many"] < np.log(2.0)
     assert off["many"] > 0.9 * np.log(2.0)

@@ -17,6 +17,7 @@ def test_rankings_show_their_share_interval_and_differences_their_revenue_interv
     }  # fmt: skip
     lines = revenue_markdown(report).splitlines()
     assert lines[2] == "| adrank | 346.1 | 0.954 [0.944, 0.964] | 487.4 | 0.979 [0.969, 0.989] |"
-    assert lines[3] == ("| adrank - ctr_only | +5.0 [+4.0, +6.0] | +0.014 | +2.1 [+1.1, +3.1] "
-                        "| +0.004 |")
+    assert lines[3] == (
+        "| adrank - ctr_only | +5.0 [+4.0, +6.0] | +0.014 | +2.1 [+1.1, +3.1] | +0.004 |"
+    )
     assert lines[-1] == "5,000 auctions of 10 ads; 95% bootstrap intervals."
