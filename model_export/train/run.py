@@ -215,6 +215,8 @@ def _fit_offsets(run_dir: Path, feats: Featurised, cache_dir: Path, cfg: TrainCo
     """The trained run's per-ad click offsets (``ad_offsets.py``), into its ad table, then
     its context cells' (``cell_offsets.py``) on the logits with the ads' offsets."""
     (run_dir / CELL_OFFSETS_FILE).unlink(missing_ok=True)  # a resumed run's earlier fit
+    if not (cfg.ad_offsets or cfg.cell_offsets):
+        return
     run = load_run(run_dir)
     source = run.text_source(feats, cache_dir)
     parts = {p: subset(feats, feats.rows(p)) for p in ("train", "valid")}
