@@ -18,29 +18,43 @@ def table_starts(sizes: Sequence[int]) -> Tensor:
     return torch.tensor([0, *sizes[:-1]]).cumsum(0)
 
 
-class PairBiases(nn.Module):
-    """A bias per pair of values of two context fields, for every pair of fields: one table
-    per field pair (zeros at first), looked up in one gather over the tables stacked."""
+class CellTables(nn.Module):
+    """Tables over the value pairs of two columns each, stacked one after another, and where
+    each row's cell of every table sits in the stack."""
 
-    def __init__(self, sizes: Sequence[int]):
+    def __init__(
+        self, left: Sequence[int], right: Sequence[int], shapes: Sequence[tuple[int, int]]
+    ):
+        """Per table: its left and right columns, and its shape (their numbers of values)."""
         super().__init__()
-        pairs = [(i, j) for i in range(len(sizes)) for j in range(i + 1, len(sizes))]
-        cells = [sizes[i] * sizes[j] for i, j in pairs]
-        self.table = nn.Embedding(max(sum(cells), 1), 1)
-        nn.init.zeros_(self.table.weight)
         self.left: Tensor
         self.right: Tensor
         self.stride: Tensor
         self.starts: Tensor
-        self.register_buffer("left", torch.tensor([i for i, _ in pairs]), persistent=False)
-        self.register_buffer("right", torch.tensor([j for _, j in pairs]), persistent=False)
-        self.register_buffer("stride", torch.tensor([sizes[j] for _, j in pairs]), persistent=False)
-        self.register_buffer("starts", table_starts(cells), persistent=False)
+        self.register_buffer("left", torch.tensor(list(left)), persistent=False)
+        self.register_buffer("right", torch.tensor(list(right)), persistent=False)
+        self.register_buffer("stride", torch.tensor([n for _, n in shapes]), persistent=False)
+        self.register_buffer("starts", table_starts([m * n for m, n in shapes]), persistent=False)
+
+    def rows(self, values: Tensor) -> Tensor:
+        """The stacked row of each row's cell in every table: (N, columns) → (N, tables)."""
+        return values[:, self.left] * self.stride + values[:, self.right] + self.starts
+
+
+class PairBiases(CellTables):
+    """A bias per pair of values of two context fields, for every pair of fields: one table
+    per field pair (zeros at first), looked up in one gather over the tables stacked."""
+
+    def __init__(self, sizes: Sequence[int]):
+        pairs = [(i, j) for i in range(len(sizes)) for j in range(i + 1, len(sizes))]
+        shapes = [(sizes[i], sizes[j]) for i, j in pairs]
+        super().__init__([i for i, _ in pairs], [j for _, j in pairs], shapes)
+        self.table = nn.Embedding(max(sum(m * n for m, n in shapes), 1), 1)
+        nn.init.zeros_(self.table.weight)
 
     def forward(self, context: Tensor) -> Tensor:
         """The summed pair biases of each row's context ids (U, C) → (U, 1)."""
-        rows = context[:, self.left] * self.stride + context[:, self.right] + self.starts
-        return self.table.weight[rows].sum(1)
+        return self.table.weight[self.rows(context)].sum(1)
 
 
 class AdContextFactors(nn.Module):
@@ -65,7 +79,7 @@ class AdContextFactors(nn.Module):
         return (user_factors * self.ad(candidates)).sum(1)
 
 
-class CellOffsets(nn.Module):
+class CellOffsets(CellTables):
     """Click logit offsets per cell, fitted after training (``train/cell_offsets.py``): one
     table per kind of cell over the values of a context field and of another field or of the
     ad's topic group (its coarsest topic cluster), looked up in one gather over the tables
@@ -75,23 +89,12 @@ class CellOffsets(nn.Module):
     def __init__(self, left: Sequence[int], right: Sequence[int], tables: Sequence[Tensor]):
         """``left``/``right``: per table, the columns of (context ids, topic group) it reads;
         ``tables``: its offsets (left values, right values)."""
-        super().__init__()
+        super().__init__(left, right, [(t.shape[0], t.shape[1]) for t in tables])
         self.table: Tensor
-        self.left: Tensor
-        self.right: Tensor
-        self.stride: Tensor
-        self.starts: Tensor
         flat = torch.cat([t.flatten() for t in tables]).float()
         self.register_buffer("table", flat, persistent=False)
-        self.register_buffer("left", torch.tensor(list(left)), persistent=False)
-        self.register_buffer("right", torch.tensor(list(right)), persistent=False)
-        self.register_buffer("stride", torch.tensor([t.shape[1] for t in tables]),
-                             persistent=False)  # fmt: skip
-        self.register_buffer("starts", table_starts([t.numel() for t in tables]), persistent=False)
 
     def forward(self, context: Tensor, clusters: Tensor) -> Tensor:
         """The summed offsets (N,) of each candidate's context ids (N, C) and its clusters
         (N, levels; the first, coarsest, is its topic group)."""
-        values = torch.cat([context, clusters[:, :1]], dim=1)
-        rows = values[:, self.left] * self.stride + values[:, self.right] + self.starts
-        return self.table[rows].sum(1)
+        return self.table[self.rows(torch.cat([context, clusters[:, :1]], dim=1))].sum(1)

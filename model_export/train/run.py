@@ -125,7 +125,7 @@ def save_spec(spec: FeatureSpec, run_dir: Path) -> None:
         "global_cvr": spec.global_cvr,
         "prior_alpha": spec.prior_alpha,
     }
-    (run_dir / "spec.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
+    _write_json(run_dir / "spec.json", meta)
     _save_ad_table(run_dir, spec.ad_stats, spec.ad_offsets)
 
 
@@ -185,9 +185,7 @@ def train_run(
     model = build_model(cfg, spec, pooled)
     source = text_source(cfg, model, pooled, tokenizer, feats.texts, cache_dir)
     save_spec(spec, run_dir)
-    (run_dir / "data.json").write_bytes(
-        orjson.dumps(_data_summary(log, feats), option=orjson.OPT_INDENT_2)
-    )
+    _write_json(run_dir / "data.json", _data_summary(log, feats))
     started = (run_dir / CHECKPOINT).is_file()
     stage_cfg = cfg
     if cfg.head.clusters:
@@ -341,7 +339,7 @@ def _distillation(
     summary = orjson.loads((teacher / "teacher.json").read_bytes())
     record = {"teacher": str(teacher), "kind": cfg.distill, "weight": cfg.distill_weight,
               "pairs": len(d.logged.row), "teacher_summary": summary}  # fmt: skip
-    (run_dir / DISTILLATION_FILE).write_bytes(orjson.dumps(record, option=orjson.OPT_INDENT_2))
+    _write_json(run_dir / DISTILLATION_FILE, record)
     tqdm.write(f"distilling {teacher} ({cfg.distill}, weight {cfg.distill_weight}): "
                f"{len(d.logged.row)} soft-labelled pairs")  # fmt: skip
     return d
@@ -360,7 +358,7 @@ def _cvr_task(cfg: TrainConfig, feats: Featurised, run_dir: Path) -> CvrTask | N
                    "no delay correction")  # fmt: skip
         return CvrTask(None)
     delay = fit_delay(conv.delay_s[seen], conv.elapsed_s[seen], cfg.attribution_days * DAY_S)
-    (run_dir / DELAY_FILE).write_bytes(orjson.dumps(delay.to_dict(), option=orjson.OPT_INDENT_2))
+    _write_json(run_dir / DELAY_FILE, delay.to_dict())
     tqdm.write(f"conversion delays of {delay.conversions} conversions: "
                f"within an hour {delay.cdf(np.array(3600.0)):.0%}, "
                f"within a day {delay.cdf(np.array(DAY_S)):.0%}")  # fmt: skip
@@ -368,7 +366,7 @@ def _cvr_task(cfg: TrainConfig, feats: Featurised, run_dir: Path) -> CvrTask | N
 
 
 def _save_history(state: RunState, run_dir: Path) -> dict[str, Any]:
-    (run_dir / "history.json").write_bytes(orjson.dumps(state.history, option=orjson.OPT_INDENT_2))
+    _write_json(run_dir / "history.json", state.history)
     return {"best_epoch": state.best_epoch, "best_valid_auc": state.best_auc, "epochs": state.epoch}
 
 
