@@ -24,6 +24,7 @@ frozen, so serving assigns the clusters as training did.
 
 import dataclasses
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,7 @@ def train_run(
     labelled_log = log_fingerprint(log, split) if cfg.teacher else ""  # the whole split's
     split = _sample_train(split, cfg)
     feats, spec = featurise(log, split, cfg.history_len, cfg.prior_alpha, ad_prior=cfg.ad_prior)
+    _cells(cfg, spec.context.fields)  # a misnamed cell fails now, not after training
     conversions = _cvr_task(cfg, feats, run_dir)
     distillation = _distillation(cfg, feats, labelled_log, run_dir)
     pooled, tokenizer_file = base_bert(cfg.encoder, cfg.seed)
@@ -229,7 +231,7 @@ def _fit_offsets(run_dir: Path, feats: Featurised, cache_dir: Path, cfg: TrainCo
                    f"{fitted.valid_logloss[0]:.4f} → {fitted.valid_logloss[1]:.4f}")  # fmt: skip
         logits = {p: shifted(logits[p], f.ad_id, fitted.offsets) for p, f in parts.items()}
     if cfg.cell_offsets:
-        _fit_cell_offsets(run, source, parts, logits, cfg.cell_offsets)
+        _fit_cell_offsets(run, source, parts, logits, cfg)
 
 
 def _fit_cell_offsets(
@@ -237,13 +239,11 @@ def _fit_cell_offsets(
     source: TextSource,
     parts: dict[str, Featurised],
     logits: dict[str, np.ndarray],
-    cells: tuple[str, ...],
+    cfg: TrainConfig,
 ) -> None:
     """The context cells' offsets on ``logits`` (``cell_offsets.py``), into the run."""
-    kinds = [Cell.parse(c) for c in cells]
+    kinds = _cells(cfg, run.spec.context.fields)
     clusters = run.model.head.clusters
-    if not clusters.levels and any(TOPIC in (c.left, c.right) for c in kinds):
-        raise ValueError("a cell of the ad's topic group needs a head with topic clusters")
     groups = clusters.assign(source.all_vectors(run.model))[:, :1].numpy()  # (T, 0 or 1)
     values = {p: np.hstack([f.context, groups[f.ad_text]]) for p, f in parts.items()}
     sizes = [*run.spec.context.sizes(), int(clusters.fitted[:1].sum())]
@@ -253,6 +253,16 @@ def _fit_cell_offsets(
     for f in fitted:
         tqdm.write(f"cell offsets {f.cell}: alpha {f.alpha}, valid log loss "
                    f"{f.valid_logloss[0]:.4f} → {f.valid_logloss[1]:.4f}")  # fmt: skip
+
+
+def _cells(cfg: TrainConfig, fields: Sequence[str]) -> list[Cell]:
+    """The run's context cells, each checked against the context ``fields`` and the head."""
+    kinds = [Cell.parse(c) for c in cfg.cell_offsets]
+    for cell in kinds:
+        cell.columns(fields)
+    if not cfg.head.clusters and any(TOPIC in (c.left, c.right) for c in kinds):
+        raise ValueError("a cell of the ad's topic group needs a head with topic clusters")
+    return kinds
 
 
 def _write_json(path: Path, value: Any) -> None:

@@ -230,3 +230,18 @@ def test_the_served_ad_table_holds_prior_rows_and_offsets(tiny_run: Path, tmp_pa
     assert offsets.tolist() == [0.5, -0.25, 0.0]
     want_buckets, want_rows, _ = plain.features(plain.rows_of([known, "stranger", "stranger"]))
     assert buckets.tolist() == want_buckets.tolist() and np.array_equal(rows, want_rows)
+
+
+@pytest.mark.parametrize(
+    ("cell", "error"),
+    [("weather:slot", "'weather' is neither a context field"),
+     ("age_band:topic", "needs a head with topic clusters")],
+)  # fmt: skip
+def test_train_refuses_a_cell_it_cannot_fit_before_training(
+    tiny_data: Path, cache_dir: Path, tmp_path: Path, cell: str, error: str
+) -> None:
+    run_dir = tmp_path / "run"
+    with pytest.raises(ValueError, match=error):
+        main(["train", "--data", str(tiny_data), "--out", str(run_dir), "--cache-dir",
+              str(cache_dir), *TINY_TRAIN, "--cell-offsets", "device:slot", cell])  # fmt: skip
+    assert not (run_dir / CHECKPOINT).exists()
