@@ -14,10 +14,11 @@ RUN_DIR  ?= runs/default
 BUNDLE   ?= models/default
 # the default model's recipe (README, "Synthetic logs"): text only, topic clusters, the
 # context in wide pair biases and an ad × context term instead of the MLP; after training,
-# offsets per warm ad and per cell of age band × the ad's topic group and of device × slot
+# offsets per warm ad (shrunk towards what its words predict) and per cell of age band ×
+# the ad's topic group and of device × slot
 DEFAULT_MODEL ?= --no-ad-prior --head 'clusters=[16,256]' --second-stage-lr 5e-4 \
                  --head context_mlp=false --head context_cross=true --head ad_context_dim=4 \
-                 --cell-offsets age_band:topic device:slot
+                 --ad-offset-text-prior --cell-offsets age_band:topic device:slot
 # distilled from a teacher (docs/model.md): on the synthetic logs the one shipped in
 # teachers/synth-default, the mean logit of that recipe trained with seeds 0, 1 and 2
 # (`make teacher` remakes it); on other logs none unless TEACHER names one made on them

@@ -78,6 +78,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "validation split's log loss)",
     )
     p.add_argument(
+        "--ad-offset-text-prior",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="shrink each ad's offset towards what the 1-2-grams of its text predict (a "
+        "Poisson regression on all ads' training clicks) rather than towards 0, when that "
+        "lowers the validation split's log loss",
+    )
+    p.add_argument(
         "--cell-offsets",
         nargs="+",
         default=[],
@@ -189,6 +197,7 @@ def config_from_args(args: argparse.Namespace):
         ad_prior=args.ad_prior,
         ad_offsets=args.ad_offsets,
         ad_offset_alpha=args.ad_offset_alpha,
+        ad_offset_text_prior=args.ad_offset_text_prior,
         cell_offsets=tuple(args.cell_offsets),
         id_dropout=args.id_dropout,
         pretrain_steps=args.pretrain_steps,

@@ -9,7 +9,8 @@ ad has: with Poisson clicks and a Gamma(alpha, alpha) prior on each ad's click-r
 multiplier, the posterior mean is ``(clicks + alpha) / (expected + alpha)``, and its log is
 added to the ad's click logit (``ranker.onnx``'s ``ad_offset`` input). Ads without training
 rows keep no offset. ``alpha`` is picked on the validation split's log loss, ``inf`` (no
-offsets) among the choices.
+offsets) among the choices. Given the ads' texts, the prior's mean may instead be what an ad's
+words predict of its multiplier (``text_prior.py``), when validation says so.
 """
 
 import math
@@ -22,6 +23,7 @@ from scipy import optimize, stats
 from scipy.special import expit
 
 from model_export.evaluate.metrics import logloss
+from model_export.train.text_prior import text_priors
 
 # a context cell holds far more rows than an ad: its picks reach further
 ALPHAS = (2.0, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0, 1280.0, math.inf)
@@ -40,12 +42,14 @@ class ClickCounts:
         sums = pd.DataFrame({"clicks": label, "expected": p}).groupby(key).sum()
         return cls(sums["clicks"].astype(np.float64), sums["expected"].astype(np.float64))
 
-    def offsets(self, alpha: float) -> pd.Series:
-        """Each ad's logit offset: the posterior mean of its click-rate multiplier, logged
-        (all 0 for ``alpha`` inf)."""
+    def offsets(self, alpha: float, prior: np.ndarray | None = None) -> pd.Series:
+        """Each ad's logit offset: the posterior mean of its click-rate multiplier, logged,
+        under a Gamma prior of shape ``alpha`` and mean ``prior`` (1 when None; each ad's,
+        in the order of the counts). ``alpha`` inf: the prior's mean itself."""
+        mean = np.ones(len(self.clicks)) if prior is None else prior
         if math.isinf(alpha):
-            return pd.Series(0.0, index=self.clicks.index)
-        return np.log((self.clicks + alpha) / (self.expected + alpha))
+            return pd.Series(np.log(mean), index=self.clicks.index)
+        return np.log((self.clicks + alpha) / (self.expected + alpha / mean))
 
     def marginal_alpha(self) -> float:
         """The ``alpha`` that makes the ads' clicks likeliest under Poisson counts with a
@@ -71,7 +75,21 @@ def pick_alpha(
 ) -> float:  # fmt: skip
     """The ``alpha`` of ``alphas`` whose offsets (fitted on ``fit``) give the held-out rows
     (``ad_id``, ``label``, the model's ``logit``) the lowest log loss."""
-    return min(alphas, key=lambda a: logloss(label, expit(shifted(logit, ad_id, fit.offsets(a)))))
+    return _pick_prior(fit, {None: None}, alphas, (ad_id, label, logit))[1]
+
+
+def _pick_prior(
+    fit: ClickCounts, priors: dict[float | None, np.ndarray | None], alphas: Sequence[float],
+    valid: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[float | None, float]:  # fmt: skip
+    """The (prior, ``alpha``) pair whose offsets give the ``valid`` rows the lowest log loss."""
+    ad_id, label, logit = valid
+
+    def loss(choice: tuple[float | None, float]) -> float:
+        offsets = fit.offsets(choice[1], priors[choice[0]])
+        return logloss(label, expit(shifted(logit, ad_id, offsets)))
+
+    return min(((p, a) for p in priors for a in alphas), key=loss)
 
 
 @dataclass(frozen=True)
@@ -79,9 +97,11 @@ class FittedOffsets:
     offsets: pd.Series  # logit offset by ad id (ads with training rows)
     alpha: float
     valid_logloss: tuple[float, float]  # without and with the offsets
+    text_penalty: float | None = None  # the text prior's (``text_prior.py``); None: no prior
 
     def summary(self) -> dict[str, float | int | None]:
         return {"alpha": None if math.isinf(self.alpha) else self.alpha,
+                "text_prior_penalty": self.text_penalty,
                 "ads": int((self.offsets != 0).sum()),
                 "valid_logloss_without": self.valid_logloss[0],
                 "valid_logloss_with": self.valid_logloss[1]}  # fmt: skip
@@ -91,17 +111,26 @@ def fit_offsets(
     train: tuple[np.ndarray, np.ndarray, np.ndarray],
     valid: tuple[np.ndarray, np.ndarray, np.ndarray],
     alpha: float | None = None,
+    texts: pd.Series | None = None,
 ) -> FittedOffsets:
     """Offsets fitted on the ``train`` rows with ``alpha`` (when not given, picked on the
-    ``valid`` rows), each ``(ad_id, label, the model's logit)``; none without valid rows."""
+    ``valid`` rows), each ``(ad_id, label, the model's logit)``; none without valid rows.
+    With the ads' ``texts`` (by ad id), each ad's prior is centred on what its words predict
+    (``text_prior.py``) when that lowers the valid rows' log loss, the penalty picked there."""
     counts = ClickCounts.of(train[0], train[1], expit(train[2]))
     if not len(valid[0]):
         return FittedOffsets(pd.Series(dtype=np.float64), math.inf, (math.nan, math.nan))
-    alpha = pick_alpha(counts, *valid) if alpha is None else alpha
-    offsets = counts.offsets(alpha)
+    priors: dict[float | None, np.ndarray | None] = {None: None}
+    if texts is not None:
+        ad_texts = texts.reindex(counts.clicks.index).tolist()
+        clicks, expected = counts.clicks.to_numpy(), counts.expected.to_numpy()
+        for weight, prior in text_priors(ad_texts, clicks, expected).items():
+            priors[weight] = prior
+    penalty, alpha = _pick_prior(counts, priors, ALPHAS if alpha is None else [alpha], valid)
+    offsets = counts.offsets(alpha, priors[penalty])
 
     def loss(o: pd.Series) -> float:
         return logloss(valid[1], expit(shifted(valid[2], valid[0], o)))
 
     without = logloss(valid[1], expit(valid[2]))
-    return FittedOffsets(offsets[offsets != 0], alpha, (without, loss(offsets)))
+    return FittedOffsets(offsets[offsets != 0], alpha, (without, loss(offsets)), penalty)

@@ -28,6 +28,8 @@ class TrainConfig:
     # model's expected ones, shrunk by empirical Bayes (``ad_offsets.py``)
     ad_offsets: bool = True
     ad_offset_alpha: float | None = None  # their shrinkage; None: picked on validation
+    # shrunk towards what each ad's words predict rather than towards 0 (``text_prior.py``)
+    ad_offset_text_prior: bool = False
     # ... then one per context cell, of two context fields or of one and the ad's topic
     # group ("device:slot", "age_band:topic"; ``cell_offsets.py``), fitted in this order
     cell_offsets: tuple[str, ...] = ()

@@ -223,15 +223,23 @@ def _fit_offsets(run_dir: Path, feats: Featurised, cache_dir: Path, cfg: TrainCo
     logits = {p: predict_logit(run.model, source, f) for p, f in parts.items()}
     if cfg.ad_offsets:
         ad_rows = {p: (f.ad_id, f.label, logits[p]) for p, f in parts.items()}
-        fitted = fit_offsets(ad_rows["train"], ad_rows["valid"], cfg.ad_offset_alpha)
+        texts = _ad_texts(parts["train"]) if cfg.ad_offset_text_prior else None
+        fitted = fit_offsets(ad_rows["train"], ad_rows["valid"], cfg.ad_offset_alpha, texts)
         _save_ad_table(run_dir, run.spec.ad_stats, fitted.offsets)
         summary = fitted.summary()
         _write_json(run_dir / AD_OFFSETS_FILE, summary)
-        tqdm.write(f"ad offsets: {summary['ads']} ads, alpha {summary['alpha']}, valid log loss "
+        tqdm.write(f"ad offsets: {summary['ads']} ads, alpha {summary['alpha']}, text prior "
+                   f"penalty {fitted.text_penalty}, valid log loss "
                    f"{fitted.valid_logloss[0]:.4f} → {fitted.valid_logloss[1]:.4f}")  # fmt: skip
         logits = {p: shifted(logits[p], f.ad_id, fitted.offsets) for p, f in parts.items()}
     if cfg.cell_offsets:
         _fit_cell_offsets(run, source, parts, logits, cfg)
+
+
+def _ad_texts(feats: Featurised) -> pd.Series:
+    """The text of each ad of ``feats``, by ad id."""
+    by_ad = pd.Series(feats.ad_text, index=feats.ad_id).groupby(level=0).first()
+    return by_ad.map(lambda i: feats.texts[i])
 
 
 def _fit_cell_offsets(
@@ -409,7 +417,14 @@ def load_cell_offsets(path: Path, spec: FeatureSpec) -> CellOffsets | None:
 
 
 # a resumed run may be given more time, and its offsets, fitted after training, refitted
-RESUMABLE_CHANGES = ("epochs", "patience", "ad_offsets", "ad_offset_alpha", "cell_offsets")
+RESUMABLE_CHANGES = (
+    "epochs",
+    "patience",
+    "ad_offsets",
+    "ad_offset_alpha",
+    "ad_offset_text_prior",
+    "cell_offsets",
+)
 
 
 def _check_same_config(cfg: TrainConfig, run_dir: Path) -> None:

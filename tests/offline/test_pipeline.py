@@ -156,9 +156,10 @@ def test_the_default_models_recipe_trains_in_two_stages_and_exports_with_parity(
     args = ["train", "--data", str(tiny_data), "--out", str(run_dir), "--cache-dir",
             str(cache_dir), *TINY_TRAIN, "--first-stage-epochs", "1", "--no-ad-prior",
             "--head", "clusters=[4,64]", "--head", "cluster_search=true",
-            "--second-stage-lr", "0.0007",
+            "--second-stage-lr", "0.0007", "--ad-offset-text-prior",
             "--cell-offsets", "device:slot", "age_band:topic"]  # fmt: skip
     main(args)
+    assert "text_prior_penalty" in orjson.loads((run_dir / "ad_offsets.json").read_bytes())
     _known_cell_offsets(run_dir, tiny_data, cache_dir)
     first = orjson.loads((run_dir / "stage1" / "history.json").read_bytes())
     assert [row["epoch"] for row in first] == [1]
