@@ -69,6 +69,7 @@ def ranker_feed(bundle: Bundle, users: int, per_user: int) -> dict[str, np.ndarr
         "ad_bucket": rng.integers(0, m.dims.id_buckets, n).astype(np.int64),
         "ad_prior": np.zeros((n, 2), dtype=np.float32),
         "ad_price": price_features(rng.lognormal(4.5, 1.2, n)),
+        "ad_offset": rng.normal(0, 0.3, n).astype(np.float32),
     }
 
 
@@ -78,7 +79,7 @@ def ranker_rows(bundles: list[Bundle], threads: int) -> list[str]:
     rows = []
     for users in (1, 2, 4, 16):
         for bundle, sess in zip(bundles, sessions, strict=True):
-            feed = taken_feeds(sess, ranker_feed(bundle, users, 100))  # older: no ad_price
+            feed = taken_feeds(sess, ranker_feed(bundle, users, 100))  # older graphs take fewer
             ms = median_ms(partial(sess.run, None, feed), REPEATS * 3)
             outputs = ", ".join(
                 o for o in bundle.manifest.graphs.ranker.outputs if o != "attention"
