@@ -18,7 +18,8 @@ import numpy as np
 
 from service.bundle.loader import Bundle, load_bundle
 from service.features.price import price_features
-from service.runtime.providers import SessionConfig, create_session, taken_feeds
+from service.runtime.providers import SessionConfig, create_session
+from service.runtime.ranker import RankerInputs
 
 REPEATS = 30
 
@@ -56,21 +57,23 @@ def encoder_rows(bundle: Bundle, threads: int) -> list[str]:
     return rows
 
 
-def ranker_feed(bundle: Bundle, users: int, per_user: int) -> dict[str, np.ndarray]:
+def ranker_feed(bundle: Bundle, users: int, per_user: int) -> RankerInputs:
+    """The service's own ranker inputs (a new graph input is a required field there), with
+    random vectors."""
     m = bundle.manifest
     rng = np.random.default_rng(0)
     n = users * per_user
-    return {
-        "history": rng.normal(size=(users, m.dims.history_len, m.dims.d)).astype(np.float32),
-        "history_mask": np.ones((users, m.dims.history_len), dtype=np.float32),
-        "context": np.zeros((users, len(m.featurisation.context_fields)), dtype=np.int64),
-        "candidates": rng.normal(size=(n, m.dims.d)).astype(np.float32),
-        "user_index": np.repeat(np.arange(users), per_user).astype(np.int64),
-        "ad_bucket": rng.integers(0, m.dims.id_buckets, n).astype(np.int64),
-        "ad_prior": np.zeros((n, 2), dtype=np.float32),
-        "ad_price": price_features(rng.lognormal(4.5, 1.2, n)),
-        "ad_offset": rng.normal(0, 0.3, n).astype(np.float32),
-    }
+    return RankerInputs(
+        history=rng.normal(size=(users, m.dims.history_len, m.dims.d)).astype(np.float32),
+        history_mask=np.ones((users, m.dims.history_len), dtype=np.float32),
+        context=np.zeros((users, len(m.featurisation.context_fields)), dtype=np.int64),
+        candidates=rng.normal(size=(n, m.dims.d)).astype(np.float32),
+        user_index=np.repeat(np.arange(users), per_user).astype(np.int64),
+        ad_bucket=rng.integers(0, m.dims.id_buckets, n).astype(np.int64),
+        ad_prior=np.zeros((n, 2), dtype=np.float32),
+        ad_price=price_features(rng.lognormal(4.5, 1.2, n)),
+        ad_offset=rng.normal(0, 0.3, n).astype(np.float32),
+    )
 
 
 def ranker_rows(bundles: list[Bundle], threads: int) -> list[str]:
@@ -79,7 +82,8 @@ def ranker_rows(bundles: list[Bundle], threads: int) -> list[str]:
     rows = []
     for users in (1, 2, 4, 16):
         for bundle, sess in zip(bundles, sessions, strict=True):
-            feed = taken_feeds(sess, ranker_feed(bundle, users, 100))  # older graphs take fewer
+            taken = [i.name for i in sess.get_inputs()]  # older graphs take fewer
+            feed = ranker_feed(bundle, users, 100).feeds(taken)
             ms = median_ms(partial(sess.run, None, feed), REPEATS * 3)
             outputs = ", ".join(
                 o for o in bundle.manifest.graphs.ranker.outputs if o != "attention"
